@@ -1,0 +1,348 @@
+"""SpiffWorkflow adapter: parsing with clock-aware timers, the serializer, and workflow state as rows.
+
+State is stored as one row per SpiffWorkflow task plus a small workflow header, so a step rewrites only
+the tasks it changed. Finished history is compacted out of the live task tree (the audit trail and the
+task index keep it), which keeps a step's cost flat however long an instance loops and keeps loops away
+from SpiffWorkflow's task-iterator depth limit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import json
+from datetime import date, datetime, timezone
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default import TimerConditionalEventDefinitionConverter
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (DurationTimerEventDefinition,
+                                                               TimeDateEventDefinition,
+                                                               TimerEventDefinition)
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.parser.event_parsers import (SpiffBoundaryEventParser,
+                                                      SpiffIntermediateCatchEventParser,
+                                                      SpiffStartEventParser)
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, IntermediateCatchEvent, StartEvent
+from SpiffWorkflow.util.task import TaskState
+
+# SpiffWorkflow's task iterator silently stops at this depth (and then reports a false completion).
+SPIFF_MAX_DEPTH = 1000
+DEPTH_GUARD = 900
+# Compaction: once the finished single-path prefix of the tree is this long, cut it down to KEEP tasks.
+COMPACT_AT = 60
+COMPACT_KEEP = 20
+
+FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
+OPEN = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
+
+
+class DepthLimitError(RuntimeError):
+    """An instance's task tree came close to SpiffWorkflow's iterator depth limit."""
+
+
+class FalseCompletionError(RuntimeError):
+    """SpiffWorkflow reported completion without the process reaching its end."""
+
+
+# --- timers that read GovFlow's clock -------------------------------------------------------------
+
+def _now(my_task) -> datetime:
+    return my_task.workflow.script_engine.clock.now()
+
+
+def timer_instant(value: str) -> datetime:
+    instant = datetime.fromisoformat(value)
+    if instant.tzinfo is None:
+        raise ValueError(f"timer instant {value!r} has no time zone")
+    return instant.astimezone(timezone.utc)
+
+
+class ClockTimeDateTimer(TimeDateEventDefinition):
+    """A timeDate timer; the expression gives the instant (it must carry a zone)."""
+
+    def has_fired(self, my_task):
+        if my_task._get_internal_data("event_value") is None:
+            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            value = value.isoformat() if isinstance(value, datetime) else str(value)
+            my_task._set_internal_data(event_value=timer_instant(value).isoformat())
+        if timer_instant(my_task._get_internal_data("event_value")) <= _now(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class ClockDurationTimer(DurationTimerEventDefinition):
+    """A timeDuration timer, counted from the moment the timer is reached on GovFlow's clock."""
+
+    def has_fired(self, my_task):
+        if my_task._get_internal_data("event_value") is None:
+            expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            parsed = TimerEventDefinition.parse_iso_duration(expression)
+            start = _now(my_task)
+            due = start + TimerEventDefinition.get_timedelta_from_start(parsed, start)
+            my_task._set_internal_data(event_value=due.isoformat())
+        if timer_instant(my_task._get_internal_data("event_value")) <= _now(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+_CLOCK_TIMERS = {TimeDateEventDefinition: ClockTimeDateTimer, DurationTimerEventDefinition: ClockDurationTimer}
+
+
+class _ClockTimerParsing:
+    def parse_timer_event(self, event):
+        definition = super().parse_timer_event(event)
+        clock_class = _CLOCK_TIMERS.get(type(definition))
+        if clock_class is None:
+            raise ValidationException("timeCycle timers are not supported; use a timeDuration or timeDate",
+                                      node=self.node, file_name=self.filename)
+        return clock_class(definition.name, definition.expression, description=definition.description)
+
+
+class _StartEventParser(_ClockTimerParsing, SpiffStartEventParser):
+    pass
+
+
+class _BoundaryEventParser(_ClockTimerParsing, SpiffBoundaryEventParser):
+    pass
+
+
+class _IntermediateCatchEventParser(_ClockTimerParsing, SpiffIntermediateCatchEventParser):
+    pass
+
+
+class GovflowParser(SpiffBpmnParser):
+    OVERRIDE_PARSER_CLASSES = {
+        **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("startEvent"): (_StartEventParser, StartEvent),
+        full_tag("boundaryEvent"): (_BoundaryEventParser, BoundaryEvent),
+        full_tag("intermediateCatchEvent"): (_IntermediateCatchEventParser, IntermediateCatchEvent),
+    }
+
+
+# --- serializer -----------------------------------------------------------------------------------
+
+class _SharedSpecWorkflowConverter(BpmnWorkflowConverter):
+    """Restores a workflow around spec objects that are restored once per definition version."""
+
+    def from_dict(self, dct, spec=None, subprocess_specs=None):
+        if spec is None:
+            return super().from_dict(dct)
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _serializer() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = _SharedSpecWorkflowConverter
+    for clock_class in _CLOCK_TIMERS.values():
+        config[clock_class] = TimerConditionalEventDefinitionConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
+    return BpmnWorkflowSerializer(registry)
+
+
+SERIALIZER = _serializer()
+_ENCODER = create_encoder(SERIALIZER.registry)
+
+
+def json_dumps(value) -> str:
+    """JSON for the database: task data may hold datetimes and dates, stored the way the serializer
+    restores them."""
+    return json.dumps(value, cls=_ENCODER, ensure_ascii=False)
+
+
+@dataclass
+class CompiledSpec:
+    """The parsed process spec of one definition version, shared by all its instances."""
+    spec: object
+    subprocess_specs: dict
+
+    def to_dict(self) -> dict:
+        return {"spec": SERIALIZER.to_dict(self.spec),
+                "subprocess_specs": {name: SERIALIZER.to_dict(s) for name, s in self.subprocess_specs.items()}}
+
+    @classmethod
+    def from_dict(cls, dct: dict) -> "CompiledSpec":
+        return cls(SERIALIZER.from_dict(dct["spec"]),
+                   {name: SERIALIZER.from_dict(s) for name, s in dct["subprocess_specs"].items()})
+
+
+# --- state as rows --------------------------------------------------------------------------------
+
+TOP = ""  # workflow_id of the top-level workflow's task rows
+
+
+@dataclass
+class StoredState:
+    """What the database holds for one instance: a header and task rows keyed by (workflow_id, task_id)."""
+    header: dict
+    rows: dict[str, tuple[str, dict]] = field(default_factory=dict)  # task_id -> (workflow_id, body)
+
+
+@dataclass
+class StateChanges:
+    header: dict
+    upserts: dict[str, tuple[str, dict]]
+    deletes: set[str]
+
+
+class TrackedWorkflow:
+    """A live BpmnWorkflow plus what is known to be stored, so saving writes only changed tasks."""
+
+    def __init__(self, workflow: BpmnWorkflow, stored_fingerprints: dict[str, tuple] | None = None):
+        self.workflow = workflow
+        self._stored = stored_fingerprints or {}
+
+    @classmethod
+    def start(cls, compiled: CompiledSpec, script_engine) -> "TrackedWorkflow":
+        workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, script_engine=script_engine)
+        return cls(workflow)
+
+    @classmethod
+    def restore(cls, compiled: CompiledSpec, state: StoredState, script_engine) -> "TrackedWorkflow":
+        header = dict(state.header)
+        by_workflow: dict[str, dict] = {}
+        for task_id, (workflow_id, body) in state.rows.items():
+            by_workflow.setdefault(workflow_id, {})[task_id] = body
+        subprocesses = {sp_id: {**sp_header, "tasks": _parents_first(by_workflow.get(sp_id, {}), sp_header["root"])}
+                        for sp_id, sp_header in header.pop("subprocesses").items()}
+        dct = {**header, "tasks": _parents_first(by_workflow.get(TOP, {}), header["root"]),
+               "subprocesses": subprocesses}
+        workflow = SERIALIZER.registry.restore({**dct, "typename": "BpmnWorkflow"}, spec=compiled.spec,
+                                               subprocess_specs=compiled.subprocess_specs)
+        workflow.script_engine = script_engine
+        tracked = cls(workflow)
+        tracked._stored = tracked._fingerprints()
+        return tracked
+
+    def _all_tasks(self):
+        yield from ((TOP, task) for task in self.workflow.tasks.values())
+        for sp_id, subprocess in self.workflow.subprocesses.items():
+            yield from ((str(sp_id), task) for task in subprocess.tasks.values())
+
+    def _fingerprints(self) -> dict[str, tuple]:
+        return {str(task.id): (task.state, len(task._children), task.last_state_change, task._parent)
+                for _, task in self._all_tasks()}
+
+    def stored_ids(self) -> set[str]:
+        return set(self._stored)
+
+    def changes(self) -> StateChanges:
+        """The header and the task rows that differ from what is stored, then marks them stored."""
+        self._compact()
+        current = self._fingerprints()
+        dirty: set[str] = set()
+        tasks = dict(self._all_tasks_by_id())
+        for task_id, (workflow_id, task) in tasks.items():
+            if current[task_id] != self._stored.get(task_id) or task.state & OPEN:
+                dirty.add(task_id)
+                dirty.update(str(child) for child in task._children)
+        upserts = {task_id: (tasks[task_id][0], SERIALIZER.registry.convert(tasks[task_id][1]))
+                   for task_id in dirty if task_id in tasks}
+        deletes = set(self._stored) - set(current)
+        self._stored = current
+        return StateChanges(self._header(), upserts, deletes)
+
+    def _all_tasks_by_id(self):
+        return ((str(task.id), (workflow_id, task)) for workflow_id, task in self._all_tasks())
+
+    def _header(self) -> dict:
+        workflow = self.workflow
+        registry = SERIALIZER.registry
+        subprocesses = {}
+        for sp_id, subprocess in workflow.subprocesses.items():
+            sp = registry.convert(subprocess)
+            sp.pop("tasks")
+            subprocesses[str(sp_id)] = sp
+        return {
+            "serializer_version": SERIALIZER.VERSION,
+            "data": registry.convert(registry.clean(workflow.data)),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "root": str(workflow.task_tree.id),
+            "bpmn_events": registry.convert(workflow.bpmn_events),
+            "subprocesses": subprocesses,
+        }
+
+    def _compact(self) -> None:
+        """Drop the finished single-path prefix of the top-level tree, keeping the last COMPACT_KEEP tasks.
+
+        Only tasks before the first branch or open task are dropped, so joins, boundary events and
+        subprocesses (which all live below such a point) never lose what they look at."""
+        chain = []
+        task = self.workflow.task_tree
+        while task is not None and task.state & FINISHED and len(task._children) == 1 \
+                and task.id not in self.workflow.subprocesses:
+            chain.append(task)
+            task = task.children[0]
+        if len(chain) < COMPACT_AT:
+            return
+        dropped, new_root = chain[:-COMPACT_KEEP], chain[-COMPACT_KEEP]
+        for old in dropped:
+            del self.workflow.tasks[old.id]
+        new_root._parent = None
+        self.workflow.task_tree = new_root
+        if self.workflow.last_task is not None and self.workflow.last_task.id not in self.workflow.tasks:
+            self.workflow.last_task = new_root
+
+    def check_health(self) -> None:
+        """Fail loudly rather than trust SpiffWorkflow past its depth limit or a completion without an end."""
+        for _, task in self._all_tasks():
+            if task.state & OPEN and task.depth >= DEPTH_GUARD:
+                raise DepthLimitError(
+                    f"task '{task.task_spec.bpmn_name or task.task_spec.name}' is at depth {task.depth} of the "
+                    f"task tree; SpiffWorkflow stops looking at depth {SPIFF_MAX_DEPTH} and would report a "
+                    f"false completion. Model the repetition so it does not deepen the tree (for example as "
+                    f"a loop or multi-instance task) or split the work into separate instances.")
+        if self.workflow.is_completed() and not self._reached_end():
+            raise FalseCompletionError("SpiffWorkflow reported the instance completed, but its process never "
+                                       "reached an end event")
+
+    def _reached_end(self) -> bool:
+        return any(task.task_spec.name == "End" and task.state == TaskState.COMPLETED
+                   for task in self.workflow.tasks.values())
+
+
+def _parents_first(tasks: dict[str, dict], root: str) -> dict[str, dict]:
+    """Task bodies in tree order: the serializer rebuilds each task's data from its parent's."""
+    ordered, pending = {}, [root]
+    while pending:
+        task_id = pending.pop()
+        body = tasks.get(task_id)
+        if body is not None:
+            ordered[task_id] = body
+            pending.extend(reversed(body["children"]))
+    if len(ordered) != len(tasks):
+        raise ValueError(f"stored state has {len(tasks) - len(ordered)} task rows outside the task tree")
+    return ordered
+
+
+def is_timer_task(task) -> bool:
+    spec = task.task_spec
+    return isinstance(spec, CatchingEvent) and isinstance(getattr(spec, "event_definition", None),
+                                                          TimerEventDefinition)
+
+
+def pending_timers(workflow: BpmnWorkflow) -> list[tuple[str, str, datetime]]:
+    """(task id, timer name, due instant) of every timer the workflow is waiting on."""
+    timers = []
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        if is_timer_task(task):
+            value = task._get_internal_data("event_value")
+            if value is not None:
+                name = task.task_spec.bpmn_name or task.task_spec.event_definition.name
+                timers.append((str(task.id), name, timer_instant(value)))
+    return timers

@@ -1,0 +1,57 @@
+"""Database connection and schema migrations (Alembic)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine as SqlEngine
+
+DEFAULT_SQLITE = "sqlite:///var/govflow.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def database_url(environ=os.environ) -> str:
+    return environ.get("GOVFLOW_DATABASE_URL") or DEFAULT_SQLITE
+
+
+def normalise_url(url: str) -> str:
+    """psycopg 3 is the PostgreSQL driver; plain postgresql:// URLs get it."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def connect(url: str, json_serializer=None) -> SqlEngine:
+    url = normalise_url(url)
+    options = {"json_serializer": json_serializer} if json_serializer else {}
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, **options)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **options)
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def alembic_config(engine: SqlEngine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: SqlEngine) -> None:
+    """Create or upgrade the schema to the newest migration."""
+    command.upgrade(alembic_config(engine), "head")

@@ -1,0 +1,81 @@
+"""Task forms as JSON Schema: validated before the engine sees the data, with messages per field."""
+from __future__ import annotations
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+
+from .clock import parse_instant
+from .errors import InvalidInput
+
+_FORMATS = FormatChecker()
+
+
+@_FORMATS.checks("date-time", raises=ValueError)
+def _is_instant(value) -> bool:
+    if not isinstance(value, str):
+        return True
+    parse_instant(value)
+    return True
+
+
+_MESSAGES = {
+    "required": "必填 / required",
+    "type": "类型不对 / wrong type: expected {validator_value}",
+    "enum": "只能是 / must be one of: {choices}",
+    "minLength": "至少 {validator_value} 个字 / at least {validator_value} characters",
+    "maxLength": "最多 {validator_value} 个字 / at most {validator_value} characters",
+    "minimum": "不能小于 {validator_value} / must be at least {validator_value}",
+    "maximum": "不能大于 {validator_value} / must be at most {validator_value}",
+    "format": "格式不对 / not a valid {validator_value}",
+    "pattern": "格式不对 / does not match the expected pattern",
+    "additionalProperties": "表单中没有这个字段 / not a field of this form",
+    "minItems": "至少 {validator_value} 项 / at least {validator_value} items",
+}
+
+
+def check_schema(schema: dict, name: str) -> None:
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as err:
+        raise InvalidInput(f"form {name} is not a valid JSON Schema: {err.message}") from err
+
+
+def field_errors(schema: dict, data: dict) -> list[dict]:
+    """Every problem with ``data`` as {"field", "label", "message"}; empty when the data fits the form."""
+    validator = Draft202012Validator(schema, format_checker=_FORMATS)
+    problems = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        field = _field_of(error)
+        label = schema.get("properties", {}).get(field, {}).get("title", field) if field else ""
+        problems.append({"field": field, "label": label, "message": _message(error)})
+    return problems
+
+
+def validate(schema: dict, data: dict, form_name: str) -> None:
+    problems = field_errors(schema, data)
+    if problems:
+        listed = "; ".join(f"{p['label'] or p['field']}: {p['message']}" for p in problems)
+        raise InvalidInput(f"表单填写有误 / the form {form_name} has errors: {listed}", problems)
+
+
+def _field_of(error) -> str:
+    if error.validator == "required":
+        return error.message.split("'")[1]
+    if error.validator == "additionalProperties":
+        return ", ".join(sorted(set(error.instance) - set(error.schema.get("properties", {}))))
+    return ".".join(str(part) for part in error.absolute_path)
+
+
+def _message(error) -> str:
+    template = _MESSAGES.get(error.validator)
+    if template is None:
+        return error.message
+    value = error.validator_value
+    choices = "、".join(map(str, value)) if isinstance(value, list) else value
+    return template.format(validator_value=value, choices=choices)
+
+
+def with_all_fields(schema: dict, data: dict) -> dict:
+    """The submitted data with every field of the form present (None where left empty), so conditions
+    and scripts can name any field of the form."""
+    return {**{name: None for name in schema.get("properties", {})}, **data}

@@ -1,0 +1,188 @@
+"""SQLAlchemy tables. Read-side queries use the indexed tables (task index, timers, instances);
+only commands load workflow state."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+                        TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator):
+    """Stores instants as UTC and always gives back timezone-aware UTC datetimes (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give an aware instant")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict: JSON, list: JSON}
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(64), unique=True)
+    name_en: Mapped[str] = mapped_column(String(128))
+    department_scoped: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    department_key: Mapped[str | None] = mapped_column(ForeignKey("departments.key"), nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username", ondelete="CASCADE"), index=True)
+    role_key: Mapped[str] = mapped_column(ForeignKey("roles.key"), index=True)
+    department_key: Mapped[str | None] = mapped_column(ForeignKey("departments.key"), nullable=True)
+    __table_args__ = (UniqueConstraint("username", "role_key", "department_key", name="uq_user_role_scope"),)
+
+
+class Portfolio(Base):
+    """A vice-mayor's portfolio: the departments in their charge (分管)."""
+    __tablename__ = "portfolios"
+    username: Mapped[str] = mapped_column(ForeignKey("users.username", ondelete="CASCADE"), primary_key=True)
+    department_key: Mapped[str] = mapped_column(ForeignKey("departments.key"), primary_key=True)
+
+
+class Absence(Base):
+    """An approved absence; while it is in force the acting person receives the absentee's new tasks."""
+    __tablename__ = "absences"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    acting_username: Mapped[str | None] = mapped_column(ForeignKey("users.username"), nullable=True)
+    rule: Mapped[str] = mapped_column(String(256), default="")
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), nullable=True)
+    recorded_at: Mapped[datetime]
+
+
+class CalendarOverride(Base):
+    __tablename__ = "calendar_overrides"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(256), default="")
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class DefinitionVersion(Base):
+    __tablename__ = "definition_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    process_key: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    source_name: Mapped[str] = mapped_column(String(256))
+    source_xml: Mapped[str] = mapped_column(Text)
+    dmn_sources: Mapped[dict]
+    forms: Mapped[dict]
+    spec: Mapped[dict]
+    properties: Mapped[dict]
+    deployed_at: Mapped[datetime]
+    deployed_by: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (UniqueConstraint("process_key", "version", name="uq_definition_key_version"),)
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("definition_versions.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(128), index=True)
+    title: Mapped[str] = mapped_column(String(256), default="")
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(64))
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    data: Mapped[dict]
+    workflow: Mapped[dict]
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class InstanceTask(Base):
+    """One SpiffWorkflow task of an instance, as its serializer writes it; a step rewrites only the rows
+    it changed."""
+    __tablename__ = "instance_tasks"
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(36), default="")
+    body: Mapped[dict]
+
+
+class TaskIndex(Base):
+    """One row per open or finished user task: what inboxes and lists read."""
+    __tablename__ = "task_index"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    spiff_task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    process_key: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    candidate_department: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    form: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    due_note: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    __table_args__ = (
+        Index("ix_task_index_assignee_state_due", "assignee", "state", "due_at"),
+        Index("ix_task_index_role_state_due", "role", "state", "due_at"),
+        Index("ix_task_index_completed_by", "completed_by", "completed_at"),
+    )
+
+
+class Timer(Base):
+    """A pending BPMN timer with its absolute due instant, so a worker pass is one indexed query."""
+    __tablename__ = "timers"
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
+    spiff_task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AuditEvent(Base):
+    """Append-only: the application inserts events and never updates or deletes them."""
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), nullable=True, index=True)
+    task_id: Mapped[int | None] = mapped_column(nullable=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    on_behalf_of: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict]

@@ -1,0 +1,79 @@
+"""Read-side queries: indexed tables only, never a deserialized workflow."""
+from __future__ import annotations
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from .errors import NotFound
+from .models import AuditEvent, DefinitionVersion, Instance, TaskIndex, UserRole
+from .taskindex import task_dict
+
+
+def definitions(session: Session) -> list[dict]:
+    rows = session.scalars(select(DefinitionVersion)
+                           .order_by(DefinitionVersion.process_key, DefinitionVersion.version)).all()
+    return [{"key": d.process_key, "version": d.version, "sha256": d.sha256, "title": d.properties.get("title"),
+             "source": d.source_name, "deployed_at": d.deployed_at.isoformat(), "deployed_by": d.deployed_by}
+            for d in rows]
+
+
+def actionable_by(session: Session, username: str):
+    """A filter for the tasks ``username`` may act on: assigned to them, or unassigned and for a role they
+    hold (in the task's department where the role is scoped)."""
+    holds_role = (select(UserRole.id)
+                  .where(UserRole.username == username, UserRole.role_key == TaskIndex.role,
+                         or_(UserRole.department_key.is_(None),
+                             UserRole.department_key == TaskIndex.candidate_department))
+                  .exists())
+    return or_(TaskIndex.assignee == username, and_(TaskIndex.assignee.is_(None), holds_role))
+
+
+def tasks(session: Session, username: str | None = None, instance_id: int | None = None,
+          state: str | None = "open") -> list[dict]:
+    query = select(TaskIndex)
+    if username is not None:
+        query = query.where(actionable_by(session, username))
+    if instance_id is not None:
+        query = query.where(TaskIndex.instance_id == instance_id)
+    if state is not None:
+        query = query.where(TaskIndex.state == state)
+    query = query.order_by(TaskIndex.due_at.is_(None), TaskIndex.due_at, TaskIndex.id)
+    return [task_dict(row) for row in session.scalars(query)]
+
+
+def instances(session: Session, process: str | None = None, state: str | None = None) -> list[dict]:
+    query = (select(Instance, DefinitionVersion.version)
+             .join(DefinitionVersion, DefinitionVersion.id == Instance.definition_id))
+    if process is not None:
+        query = query.where(Instance.process_key == process)
+    if state is not None:
+        query = query.where(Instance.state == state)
+    return [_instance_dict(instance, version) for instance, version in session.execute(query.order_by(Instance.id))]
+
+
+def show(session: Session, instance_id: int) -> dict:
+    instance = session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound(f"没有这个流程实例 / no instance {instance_id}")
+    version = session.scalar(select(DefinitionVersion.version).where(DefinitionVersion.id == instance.definition_id))
+    events = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                             .order_by(AuditEvent.id)).all()
+    return {**_instance_dict(instance, version), "data": instance.data,
+            "tasks": tasks(session, instance_id=instance_id, state=None),
+            "events": [event_dict(e) for e in events]}
+
+
+def count_open_tasks(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(TaskIndex).where(TaskIndex.state == "open"))
+
+
+def event_dict(event: AuditEvent) -> dict:
+    return {"id": event.id, "at": event.at.isoformat(), "actor": event.actor, "on_behalf_of": event.on_behalf_of,
+            "action": event.action, "task": event.task_id, "data": event.data}
+
+
+def _instance_dict(instance: Instance, version: int) -> dict:
+    return {"id": instance.id, "process": instance.process_key, "version": version, "title": instance.title,
+            "state": instance.state, "started_at": instance.started_at.isoformat(),
+            "started_by": instance.started_by,
+            "ended_at": instance.ended_at.isoformat() if instance.ended_at else None, "error": instance.error}

@@ -1,0 +1,323 @@
+"""The ``govflow`` command line: the same engine commands and queries the web UI calls.
+
+With ``--json`` every command prints JSON on stdout. A failure exits non-zero with a one-line error on
+stderr (and, with ``--json``, the error as JSON on stdout).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from engine import directory, queries
+from engine.calendar_admin import CalendarAdmin
+from engine.clock import Clock, parse_instant
+from engine.commands import Engine
+from engine.errors import GovflowError
+
+PROCESSES = Path(__file__).resolve().parent.parent / "processes"
+DEMO_DIRECTORY = PROCESSES / "directory.json"
+
+
+class Context:
+    def __init__(self, now: str | None, as_json: bool):
+        self.as_json = as_json
+        clock = Clock(parse_instant(now)) if now else Clock.from_env()
+        self._clock = clock
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine(clock=self._clock)
+        return self._engine
+
+    def emit(self, value, human: str | None = None) -> None:
+        if self.as_json or human is None:
+            click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+        else:
+            click.echo(human)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def _data(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise click.BadParameter(f"--data is not valid JSON: {err.msg} at column {err.colno}") from err
+    if not isinstance(value, dict):
+        raise click.BadParameter("--data must be a JSON object, e.g. '{\"reason\": \"...\"}'")
+    return value
+
+
+@click.group()
+@click.option("--now", help="Fix the clock at this ISO-8601 instant (default: GOVFLOW_NOW, else real time).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def cli(ctx, now, as_json):
+    """GovFlow 政务流程引擎."""
+    ctx.obj = Context(now, as_json)
+
+
+@cli.command()
+@pass_ctx
+def init(ctx: Context):
+    """Create or migrate the database."""
+    ctx.engine.migrate()
+    ctx.emit({"database": "ready"}, "database ready")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--as", "actor", default="admin", show_default=True)
+@pass_ctx
+def deploy(ctx: Context, paths, actor):
+    """Deploy process models (default: every model under processes/)."""
+    results = [r.to_dict() for r in ctx.engine.deploy(list(paths) or [PROCESSES], actor)]
+    human = "\n".join(f"{r['key']} v{r['version']} {r['status']}"
+                      + (" (identical content is already deployed)" if r["status"] == "unchanged" else "")
+                      for r in results)
+    ctx.emit(results, human)
+
+
+@cli.command()
+@pass_ctx
+def definitions(ctx: Context):
+    """Deployed process keys, versions and hashes."""
+    with ctx.engine.read() as session:
+        rows = queries.definitions(session)
+    ctx.emit(rows, "\n".join(f"{r['key']}\tv{r['version']}\t{r['sha256'][:12]}\t{r['title']}" for r in rows))
+
+
+@cli.command()
+@click.argument("key")
+@click.option("--as", "actor", required=True)
+@click.option("--data", "data_text")
+@pass_ctx
+def start(ctx: Context, key, actor, data_text):
+    """Start an instance of the latest version of KEY."""
+    result = ctx.engine.start(key, actor, _data(data_text))
+    ctx.emit(result, _describe_result(result))
+
+
+@cli.command()
+@click.option("--as", "actor")
+@click.option("--instance", "instance_id", type=int)
+@click.option("--state", default="open", show_default=True, help="open, completed, cancelled or all")
+@pass_ctx
+def tasks(ctx: Context, actor, instance_id, state):
+    """User tasks (by default the open ones)."""
+    with ctx.engine.read() as session:
+        rows = queries.tasks(session, actor, instance_id, None if state == "all" else state)
+    ctx.emit(rows, "\n".join(_task_line(t) for t in rows) or "no tasks")
+
+
+@cli.command()
+@click.argument("task_id", type=int)
+@click.option("--as", "actor", required=True)
+@click.option("--data", "data_text")
+@pass_ctx
+def complete(ctx: Context, task_id, actor, data_text):
+    """Complete a task with form data."""
+    result = ctx.engine.complete(task_id, actor, _data(data_text))
+    ctx.emit(result, _describe_result(result))
+
+
+@cli.command()
+@click.option("--process")
+@click.option("--state")
+@pass_ctx
+def instances(ctx: Context, process, state):
+    """Process instances."""
+    with ctx.engine.read() as session:
+        rows = queries.instances(session, process, state)
+    ctx.emit(rows, "\n".join(f"#{r['id']}\t{r['process']} v{r['version']}\t{r['state']}\t{r['title']}"
+                             for r in rows) or "no instances")
+
+
+@cli.command()
+@click.argument("instance_id", type=int)
+@pass_ctx
+def show(ctx: Context, instance_id):
+    """One instance: state, data, tasks and history."""
+    with ctx.engine.read() as session:
+        ctx.emit(queries.show(session, instance_id))
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Fire the timers due now and exit.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
+@pass_ctx
+def worker(ctx: Context, once, interval):
+    """Fire due BPMN timers."""
+    while True:
+        fired = ctx.engine.fire_due_timers()
+        if once:
+            ctx.emit(fired, "\n".join(f"instance {f['instance']}: {', '.join(f['timers'])} {f['result']}"
+                                      for f in fired) or "no timers due")
+            return
+        for item in fired:
+            click.echo(json.dumps(item, ensure_ascii=False))
+        time.sleep(interval)
+
+
+@cli.group()
+def users():
+    """The directory: users, roles, departments, portfolios."""
+
+
+@users.command("list")
+@pass_ctx
+def users_list(ctx: Context):
+    with ctx.engine.read() as session:
+        rows = directory.list_users(session)
+    ctx.emit(rows, "\n".join(f"{u['username']}\t{u['display_name']}\t{u['department'] or '-'}\t{','.join(u['roles'])}"
+                             for u in rows))
+
+
+@users.command("load")
+@click.argument("path", type=click.Path(exists=True, path_type=Path), required=False)
+@pass_ctx
+def users_load(ctx: Context, path):
+    """Load a directory file (default: the demo directory in processes/)."""
+    document = json.loads((path or DEMO_DIRECTORY).read_text(encoding="utf-8"))
+    with ctx.engine.unit_of_work() as uow:
+        counts = directory.load(uow.session, document)
+    ctx.emit(counts, ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--name", "display_name", required=True)
+@click.option("--department")
+@click.option("--role", "roles", multiple=True, help="role or role@department; repeat for several")
+@click.option("--portfolio", multiple=True, help="a department in a vice-mayor's charge; repeat for several")
+@click.option("--password")
+@pass_ctx
+def users_add(ctx: Context, username, display_name, department, roles, portfolio, password):
+    """Create or update a user."""
+    item = {"username": username, "display_name": display_name, "department": department, "roles": list(roles),
+            "password": password}
+    if portfolio:
+        item["portfolio"] = list(portfolio)
+    with ctx.engine.unit_of_work() as uow:
+        directory.put_user(uow.session, item)
+        saved = directory.role_specs(uow.session, username)
+    ctx.emit({"username": username, "roles": saved}, f"{username}: {', '.join(saved) or 'no roles'}")
+
+
+@cli.group()
+def calendar():
+    """Working-day calendar: holiday and make-up-workday overrides."""
+
+
+@calendar.command("list")
+@pass_ctx
+def calendar_list(ctx: Context):
+    rows = CalendarAdmin(ctx.engine).overrides()
+    ctx.emit(rows, "\n".join(f"{r['day']}\t{'workday' if r['is_workday'] else 'day off'}\t{r['note']}"
+                             for r in rows) or "no overrides")
+
+
+@calendar.command("set")
+@click.argument("day")
+@click.argument("kind", type=click.Choice(["workday", "off"]))
+@click.option("--note", default="")
+@click.option("--as", "actor", default="admin", show_default=True)
+@pass_ctx
+def calendar_set(ctx: Context, day, kind, note, actor):
+    """Mark DAY (YYYY-MM-DD) as a workday or a day off."""
+    row = CalendarAdmin(ctx.engine).set(day, kind == "workday", note, actor)
+    ctx.emit(row, f"{row['day']}: {'workday' if row['is_workday'] else 'day off'}")
+
+
+@calendar.command("unset")
+@click.argument("day")
+@click.option("--as", "actor", default="admin", show_default=True)
+@pass_ctx
+def calendar_unset(ctx: Context, day, actor):
+    """Remove the override for DAY."""
+    removed = CalendarAdmin(ctx.engine).unset(day, actor)
+    ctx.emit({"day": day, "removed": removed}, f"{day}: {'override removed' if removed else 'no override'}")
+
+
+@calendar.command("add-days")
+@click.argument("start")
+@click.argument("days", type=int)
+@pass_ctx
+def calendar_add_days(ctx: Context, start, days):
+    """The deadline DAYS working days after START (an ISO-8601 instant)."""
+    ctx.emit(CalendarAdmin(ctx.engine).add_working_days(parse_instant(start), days))
+
+
+@calendar.command("between")
+@click.argument("start")
+@click.argument("end")
+@pass_ctx
+def calendar_between(ctx: Context, start, end):
+    """Working days from START to END."""
+    ctx.emit(CalendarAdmin(ctx.engine).working_days_between(parse_instant(start), parse_instant(end)))
+
+
+@cli.command()
+@pass_ctx
+def demo(ctx: Context):
+    """Create the database, deploy every model, load the demo directory and start sample instances."""
+    from webui.demo import run_demo
+    summary = run_demo(ctx.engine, DEMO_DIRECTORY, PROCESSES)
+    ctx.emit(summary, summary["text"])
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@pass_ctx
+def serve(ctx: Context, host, port):
+    """Run the web UI (comes with the web UI issue)."""
+    raise GovflowError("the web UI is not built yet: use the CLI commands (govflow --help)")
+
+
+def _task_line(task: dict) -> str:
+    who = task["assignee"] or f"[{task['role']}{'@' + task['department'] if task['department'] else ''}]"
+    due = f" due {task['due_at']}" if task["due_at"] else ""
+    return f"#{task['id']}\tinstance {task['instance']}\t{task['title']}\t{who}{due}"
+
+
+def _describe_result(result: dict) -> str:
+    lines = [f"instance {result['instance']}: {result['state']}"]
+    lines += [f"  {_task_line(t)}" for t in result["tasks"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    as_json = "--json" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, standalone_mode=False)
+        return 0
+    except GovflowError as err:
+        return _fail(err.message, err.to_dict(), as_json)
+    except click.ClickException as err:
+        return _fail(err.format_message(), {"error": "usage", "message": err.format_message()}, as_json, code=2)
+    except click.exceptions.Abort:
+        return _fail("aborted", {"error": "aborted", "message": "aborted"}, as_json)
+    except ValueError as err:
+        return _fail(str(err), {"error": "invalid_input", "message": str(err)}, as_json)
+
+
+def _fail(message: str, payload: dict, as_json: bool, code: int = 1) -> int:
+    if as_json:
+        click.echo(json.dumps(payload, ensure_ascii=False))
+    one_line = " | ".join(line.strip() for line in message.strip().splitlines() if line.strip()) or "error"
+    click.echo(f"govflow: {one_line}", err=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""``govflow demo``: a ready-to-use database with the demo directory, every model and sample instances."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from engine import directory, queries
+from engine.commands import Engine
+
+
+def run_demo(engine: Engine, directory_path: Path, processes_path: Path) -> dict:
+    engine.migrate()
+    with engine.unit_of_work() as uow:
+        directory.load(uow.session, json.loads(directory_path.read_text(encoding="utf-8")))
+    deployed = [r.to_dict() for r in engine.deploy([processes_path], "admin")]
+    with engine.read() as session:
+        fresh = not queries.instances(session)
+    started = _start_samples(engine) if fresh else []
+    with engine.read() as session:
+        open_tasks = queries.count_open_tasks(session)
+    lines = [f"database: {engine.db.url.render_as_string(hide_password=True)}"]
+    lines += [f"deployed {d['key']} v{d['version']} ({d['status']})" for d in deployed]
+    lines += [f"started instance {s['instance']}: {s['title']}" for s in started]
+    lines.append(f"{open_tasks} open tasks; try: govflow tasks --as wang_mayor")
+    lines.append("demo logins (password 'demo'): wang_mayor 区长, li_exec 常务副区长, zhao_vice 副区长, "
+                 "liu_civil 民政局局长, zheng_clerk 办公室文秘, shen_auditor 审计员, admin")
+    return {"deployed": deployed, "started": started, "open_tasks": open_tasks, "text": "\n".join(lines)}
+
+
+def _start_samples(engine: Engine) -> list[dict]:
+    now = engine.clock.now()
+    samples = [
+        ("liu_civil", {"leave_kind": "出省", "destination": "上海市", "reason": "参加全国民政工作培训",
+                       "depart_at": (now + timedelta(days=5)).isoformat(),
+                       "return_at": (now + timedelta(days=8)).isoformat(),
+                       "contact_phone": "13800000001", "acting_person": "ma_civil_staff"}),
+        ("zhao_vice", {"leave_kind": "离开市域到省内其他市(地)", "destination": "市郊调研", "reason": "带队考察养老服务",
+                       "depart_at": (now + timedelta(days=2)).isoformat(),
+                       "return_at": (now + timedelta(days=2, hours=8)).isoformat(),
+                       "acting_person": "li_exec"}),
+    ]
+    started = []
+    for actor, data in samples:
+        result = engine.start("leave", actor, data)
+        with engine.read() as session:
+            title = queries.show(session, result["instance"])["title"]
+        started.append({"instance": result["instance"], "title": title})
+    return started
