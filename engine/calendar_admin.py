@@ -6,6 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from . import audit
+from .clock import local_iso
 from .errors import InvalidInput
 from .models import CalendarOverride
 
@@ -44,13 +45,13 @@ class CalendarAdmin:
     def add_working_days(self, start: datetime, days: int) -> dict:
         with self._engine.unit_of_work() as uow:
             result = uow.calendar.add_working_days(start, days)
-        return {"start": start.isoformat(), "working_days": days, "deadline": result.value.isoformat(),
+        return {"start": local_iso(start), "working_days": days, "deadline": local_iso(result.value),
                 "guessed": result.is_guess, "warning": result.warning()}
 
     def working_days_between(self, start: datetime, end: datetime) -> dict:
         with self._engine.unit_of_work() as uow:
             result = uow.calendar.working_days_between(start, end)
-        return {"start": start.isoformat(), "end": end.isoformat(), "working_days": result.value,
+        return {"start": local_iso(start), "end": local_iso(end), "working_days": result.value,
                 "guessed": result.is_guess, "warning": result.warning()}
 
 
@@ -63,4 +64,4 @@ def _day(text: str) -> date:
 
 def _row_dict(row: CalendarOverride) -> dict:
     return {"day": row.day.isoformat(), "is_workday": row.is_workday, "note": row.note,
-            "updated_by": row.updated_by, "updated_at": row.updated_at.isoformat() if row.updated_at else None}
+            "updated_by": row.updated_by, "updated_at": local_iso(row.updated_at)}

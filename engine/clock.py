@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 def parse_instant(text: str) -> datetime:
@@ -18,6 +21,11 @@ def parse_instant(text: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"the instant {text!r} has no time zone; write e.g. 2026-05-06T09:30:00+08:00")
     return value.astimezone(timezone.utc)
+
+
+def local_iso(instant: datetime | None) -> str | None:
+    """An instant as people here read it: ISO-8601 in Asia/Shanghai time."""
+    return instant.astimezone(LOCAL_ZONE).isoformat() if instant is not None else None
 
 
 class Clock:

@@ -24,7 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import audit, deploy as deployment, directory, forms, taskindex
+from . import audit, deploy as deployment, directory, forms, queries, taskindex
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
 from .clock import Clock, parse_instant
@@ -165,12 +165,14 @@ class Engine:
             instance_id = instance.id
         return self._result(instance_id, failure)
 
-    def fire_due_timers(self, limit: int = 500) -> list[dict]:
+    def fire_due_timers(self) -> list[dict]:
         """Fire every timer due at the clock's now: one indexed query, then one transaction per instance."""
         now = self.clock.now()
         with self.read() as session:
-            due = session.execute(select(Timer.instance_id, Timer.name).where(Timer.due_at <= now)
-                                  .order_by(Timer.due_at).limit(limit)).all()
+            due = session.execute(select(Timer.instance_id, Timer.name)
+                                  .join(Instance, Instance.id == Timer.instance_id)
+                                  .where(Timer.due_at <= now, Instance.state == "running")
+                                  .order_by(Timer.due_at)).all()
         fired: dict[int, list[str]] = {}
         for instance_id, name in due:
             fired.setdefault(instance_id, []).append(name)
@@ -282,6 +284,22 @@ class Engine:
 
     # --- queries ------------------------------------------------------------------------------------
 
+    def definitions(self) -> list[dict]:
+        with self.read() as session:
+            return queries.definitions(session)
+
+    def tasks(self, user: str | None = None, instance: int | None = None, state: str | None = "open") -> list[dict]:
+        with self.read() as session:
+            return queries.tasks(session, user, instance, state)
+
+    def instances(self, process: str | None = None, state: str | None = None) -> list[dict]:
+        with self.read() as session:
+            return queries.instances(session, process, state)
+
+    def show(self, instance_id: int) -> dict:
+        with self.read() as session:
+            return queries.show(session, instance_id)
+
     def _result(self, instance_id: int, failure: str | None) -> dict:
         if failure is not None:
             raise InstanceFailed(f"流程实例 {instance_id} 运行出错，已标记为失败 / instance {instance_id} failed: "
@@ -291,10 +309,8 @@ class Engine:
     def _instance_with_tasks(self, instance_id: int) -> dict:
         with self.read() as session:
             instance = session.get(Instance, instance_id)
-            rows = session.scalars(select(TaskIndex).where(TaskIndex.instance_id == instance_id,
-                                                           TaskIndex.state == "open").order_by(TaskIndex.id)).all()
             return {"instance": instance.id, "state": instance.state, "error": instance.error,
-                    "tasks": [taskindex.task_dict(row) for row in rows]}
+                    "tasks": queries.tasks(session, instance_id=instance_id)}
 
 
 class _FixedNow:

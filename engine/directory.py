@@ -142,6 +142,10 @@ def put_user(session: Session, item: dict) -> User:
     user.active = item.get("active", True)
     if item.get("password"):
         user.password_hash = _HASHER.hash(item["password"])
+    elif item.get("password_hash"):
+        if not item["password_hash"].startswith("$argon2"):
+            raise InvalidInput(f"{username}: password_hash must be an argon2 hash")
+        user.password_hash = item["password_hash"]
     session.add(user)
     session.flush()
     if "roles" in item:

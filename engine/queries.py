@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from .clock import local_iso
 from .errors import NotFound
 from .models import AuditEvent, DefinitionVersion, Instance, TaskIndex, UserRole
 from .taskindex import task_dict
@@ -13,7 +14,7 @@ def definitions(session: Session) -> list[dict]:
     rows = session.scalars(select(DefinitionVersion)
                            .order_by(DefinitionVersion.process_key, DefinitionVersion.version)).all()
     return [{"key": d.process_key, "version": d.version, "sha256": d.sha256, "title": d.properties.get("title"),
-             "source": d.source_name, "deployed_at": d.deployed_at.isoformat(), "deployed_by": d.deployed_by}
+             "source": d.source_name, "deployed_at": local_iso(d.deployed_at), "deployed_by": d.deployed_by}
             for d in rows]
 
 
@@ -68,12 +69,11 @@ def count_open_tasks(session: Session) -> int:
 
 
 def event_dict(event: AuditEvent) -> dict:
-    return {"id": event.id, "at": event.at.isoformat(), "actor": event.actor, "on_behalf_of": event.on_behalf_of,
+    return {"id": event.id, "at": local_iso(event.at), "actor": event.actor, "on_behalf_of": event.on_behalf_of,
             "action": event.action, "task": event.task_id, "data": event.data}
 
 
 def _instance_dict(instance: Instance, version: int) -> dict:
     return {"id": instance.id, "process": instance.process_key, "version": version, "title": instance.title,
-            "state": instance.state, "started_at": instance.started_at.isoformat(),
-            "started_by": instance.started_by,
-            "ended_at": instance.ended_at.isoformat() if instance.ended_at else None, "error": instance.error}
+            "state": instance.state, "started_at": local_iso(instance.started_at),
+            "started_by": instance.started_by, "ended_at": local_iso(instance.ended_at), "error": instance.error}

@@ -12,7 +12,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import directory
 from .bpmn import TrackedWorkflow
 from .calendar import WorkingCalendar
-from .clock import parse_instant
+from .clock import local_iso, parse_instant
 from .models import Instance, TaskIndex
 from .validation import parse_due_rule
 
@@ -107,11 +107,7 @@ def task_dict(row: TaskIndex) -> dict:
     return {
         "id": row.id, "instance": row.instance_id, "process": row.process_key, "name": row.name,
         "title": row.title, "role": row.role, "department": row.candidate_department, "assignee": row.assignee,
-        "form": row.form, "state": row.state, "created_at": _iso(row.created_at),
-        "completed_at": _iso(row.completed_at), "completed_by": row.completed_by, "due_at": _iso(row.due_at),
-        "due_note": row.due_note,
+        "form": row.form, "state": row.state, "created_at": local_iso(row.created_at),
+        "completed_at": local_iso(row.completed_at), "completed_by": row.completed_by,
+        "due_at": local_iso(row.due_at), "due_note": row.due_note,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

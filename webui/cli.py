@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from engine import directory, queries
+from engine import directory
 from engine.calendar_admin import CalendarAdmin
 from engine.clock import Clock, parse_instant
 from engine.commands import Engine
@@ -91,8 +91,7 @@ def deploy(ctx: Context, paths, actor):
 @pass_ctx
 def definitions(ctx: Context):
     """Deployed process keys, versions and hashes."""
-    with ctx.engine.read() as session:
-        rows = queries.definitions(session)
+    rows = ctx.engine.definitions()
     ctx.emit(rows, "\n".join(f"{r['key']}\tv{r['version']}\t{r['sha256'][:12]}\t{r['title']}" for r in rows))
 
 
@@ -114,8 +113,7 @@ def start(ctx: Context, key, actor, data_text):
 @pass_ctx
 def tasks(ctx: Context, actor, instance_id, state):
     """User tasks (by default the open ones)."""
-    with ctx.engine.read() as session:
-        rows = queries.tasks(session, actor, instance_id, None if state == "all" else state)
+    rows = ctx.engine.tasks(actor, instance_id, None if state == "all" else state)
     ctx.emit(rows, "\n".join(_task_line(t) for t in rows) or "no tasks")
 
 
@@ -136,8 +134,7 @@ def complete(ctx: Context, task_id, actor, data_text):
 @pass_ctx
 def instances(ctx: Context, process, state):
     """Process instances."""
-    with ctx.engine.read() as session:
-        rows = queries.instances(session, process, state)
+    rows = ctx.engine.instances(process, state)
     ctx.emit(rows, "\n".join(f"#{r['id']}\t{r['process']} v{r['version']}\t{r['state']}\t{r['title']}"
                              for r in rows) or "no instances")
 
@@ -147,8 +144,7 @@ def instances(ctx: Context, process, state):
 @pass_ctx
 def show(ctx: Context, instance_id):
     """One instance: state, data, tasks and history."""
-    with ctx.engine.read() as session:
-        ctx.emit(queries.show(session, instance_id))
+    ctx.emit(ctx.engine.show(instance_id))
 
 
 @cli.command()

@@ -1,0 +1,129 @@
+"""The ``govflow`` CLI contract: JSON on stdout with --json, non-zero exit and one line on stderr on failure."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from webui.cli import main
+
+from .conftest import PROCESSES
+
+TRIP = {"leave_kind": "出省", "destination": "上海市", "reason": "培训", "depart_at": "2026-06-08T08:00:00+08:00",
+        "return_at": "2026-06-10T18:00:00+08:00", "acting_person": "ma_civil_staff"}
+
+
+@pytest.fixture
+def govflow(database_url, monkeypatch, capsys):
+    monkeypatch.setenv("GOVFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("GOVFLOW_NOW", "2026-06-01T09:00:00+08:00")
+
+    def run(*args, ok=True):
+        code = main(["--json", *args])
+        out, err = capsys.readouterr()
+        if ok:
+            assert code == 0, err
+            return json.loads(out)
+        assert code != 0
+        return code, json.loads(out), err
+
+    return run
+
+
+def test_a_procedure_end_to_end_through_the_cli(govflow):
+    assert govflow("init") == {"database": "ready"}
+    assert govflow("users", "load")["users"] > 10
+    [deployed] = govflow("deploy")
+    assert (deployed["key"], deployed["version"], deployed["status"]) == ("leave", 1, "deployed")
+    assert govflow("deploy", str(PROCESSES / "leave"))[0]["status"] == "unchanged"
+    assert [d["key"] for d in govflow("definitions")] == ["leave"]
+
+    started = govflow("start", "leave", "--as", "liu_civil", "--data", json.dumps(TRIP, ensure_ascii=False))
+    [task] = started["tasks"]
+    assert (task["name"], task["assignee"], task["due_at"]) == ("vice_approval", "zhao_vice", "2026-06-03T00:00:00+08:00")
+    assert [t["id"] for t in govflow("tasks", "--as", "zhao_vice")] == [task["id"]]
+    assert govflow("tasks", "--as", "wang_mayor") == []
+
+    done = govflow("complete", str(task["id"]), "--as", "zhao_vice", "--data", '{"decision": "同意"}')
+    assert [t["name"] for t in done["tasks"]] == ["mayor_approval"]
+    [instance] = govflow("instances", "--process", "leave", "--state", "running")
+    assert (instance["id"], instance["version"]) == (started["instance"], 1)
+    shown = govflow("show", str(started["instance"]))
+    assert {"state", "process", "version", "data", "tasks", "events"} <= set(shown)
+    assert [e["action"] for e in shown["events"]] == ["start", "complete"]
+    assert shown["data"]["decision"] == "同意"
+
+
+def test_worker_once_fires_the_timers_due_at_the_given_now(govflow):
+    govflow("users", "load")
+    govflow("deploy")
+    instance = govflow("start", "leave", "--as", "li_exec", "--data",
+                       json.dumps({**TRIP, "acting_person": "wang_mayor"}, ensure_ascii=False))["instance"]
+    for name, actor in (("mayor_approval", "wang_mayor"), ("secretary_approval", "zhou_secretary"),
+                        ("notify_leaders", "zheng_clerk")):
+        [task] = [t for t in govflow("tasks", "--instance", str(instance)) if t["name"] == name]
+        data = {"notified": True} if name == "notify_leaders" else {"decision": "同意"}
+        govflow("complete", str(task["id"]), "--as", actor, "--data", json.dumps(data))
+    assert govflow("--now", "2026-06-10T17:59:00+08:00", "worker", "--once") == []
+    fired = govflow("--now", "2026-06-10T18:00:00+08:00", "worker", "--once")
+    assert fired == [{"instance": instance, "timers": ["返回时间到"], "result": "fired"}]
+    assert [t["name"] for t in govflow("tasks", "--as", "li_exec")] == ["report_return"]
+
+
+def test_failures_exit_non_zero_with_one_line_and_json(govflow):
+    govflow("users", "load")
+    govflow("deploy")
+    code, payload, err = govflow("start", "nope", "--as", "liu_civil", ok=False)
+    assert code == 1
+    assert payload["error"] == "not_found"
+    assert err.count("\n") == 1 and err.startswith("govflow: ") and "nope" in err
+
+    code, payload, err = govflow("start", "leave", "--as", "liu_civil", "--data", "{not json", ok=False)
+    assert code == 2 and "--data is not valid JSON" in err
+
+    code, payload, err = govflow("start", "leave", "--as", "liu_civil", "--data", "{}", ok=False)
+    assert payload["error"] == "invalid_input"
+    assert {d["field"] for d in payload["details"]} >= {"destination", "depart_at"}
+    assert err.count("\n") == 1
+
+
+def test_an_invalid_diagram_is_reported_on_one_line_with_every_problem(govflow, tmp_path):
+    govflow("users", "load")
+    folder = tmp_path / "leave"
+    shutil.copytree(PROCESSES / "leave", folder)
+    bpmn = folder / "leave.bpmn"
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace('name="区委书记"', 'name="书记"')
+                    .replace('value="notify.json"', 'value="nope.json"'), encoding="utf-8")
+    code, payload, err = govflow("deploy", str(folder), ok=False)
+    assert payload["error"] == "invalid_diagram"
+    assert len(payload["details"]) == 2 and all(d["line"] for d in payload["details"])
+    assert err.count("\n") == 1 and "书记" in err and "nope.json" in err
+
+
+def test_users_and_calendar_overrides_are_edited_with_the_cli(govflow):
+    govflow("users", "load")
+    added = govflow("users", "add", "yang_staff", "--name", "杨帆", "--department", "education",
+                    "--role", "dept_staff@education")
+    assert added == {"username": "yang_staff", "roles": ["dept_staff@education"]}
+    assert "yang_staff" in [u["username"] for u in govflow("users", "list")]
+    code, payload, err = govflow("users", "add", "x", "--name", "X", "--role", "pope", ok=False)
+    assert "no such role: pope" in err
+
+    assert govflow("calendar", "add-days", "2026-06-01T09:00:00+08:00", "1")["deadline"] == "2026-06-03T00:00:00+08:00"
+    govflow("calendar", "set", "2026-06-02", "off", "--note", "防汛停工")
+    moved = govflow("calendar", "add-days", "2026-06-01T09:00:00+08:00", "1")
+    assert (moved["deadline"], moved["guessed"]) == ("2026-06-04T00:00:00+08:00", False)
+    assert [o["day"] for o in govflow("calendar", "list")] == ["2026-06-02"]
+    assert govflow("calendar", "unset", "2026-06-02") == {"day": "2026-06-02", "removed": True}
+    beyond = govflow("calendar", "add-days", "2031-06-06T09:00:00+08:00", "1")
+    assert beyond["guessed"] and "2031" in beyond["warning"]
+
+
+def test_the_installed_console_script_runs(database_url, tmp_path):
+    script = shutil.which("govflow", path=os.path.dirname(sys.executable))
+    assert script, "the govflow console script is not installed"
+    env = {**os.environ, "GOVFLOW_DATABASE_URL": database_url}
+    result = subprocess.run([script, "--json", "definitions"], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(result.stdout) == []
