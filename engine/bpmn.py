@@ -12,6 +12,7 @@ import json
 from datetime import date, datetime, timezone
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.default import TimerConditionalEventDefinitionConverter
@@ -63,32 +64,45 @@ def timer_instant(value: str) -> datetime:
     return instant.astimezone(timezone.utc)
 
 
-class ClockTimeDateTimer(TimeDateEventDefinition):
-    """A timeDate timer; the expression gives the instant (it must carry a zone)."""
+class _ClockTimer:
+    """A timer whose due instant is worked out once, when it is reached, and compared with GovFlow's clock.
+    A value from task data that is not a usable time fails the instance with the timer named."""
+
+    expected = ""
 
     def has_fired(self, my_task):
         if my_task._get_internal_data("event_value") is None:
             value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            value = value.isoformat() if isinstance(value, datetime) else str(value)
-            my_task._set_internal_data(event_value=timer_instant(value).isoformat())
-        if timer_instant(my_task._get_internal_data("event_value")) <= _now(my_task):
-            my_task._set_internal_data(event_fired=True)
-        return my_task._get_internal_data("event_fired", False)
-
-
-class ClockDurationTimer(DurationTimerEventDefinition):
-    """A timeDuration timer, counted from the moment the timer is reached on GovFlow's clock."""
-
-    def has_fired(self, my_task):
-        if my_task._get_internal_data("event_value") is None:
-            expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            parsed = TimerEventDefinition.parse_iso_duration(expression)
-            start = _now(my_task)
-            due = start + TimerEventDefinition.get_timedelta_from_start(parsed, start)
+            try:
+                due = self.due_instant(value, _now(my_task))
+            except Exception as err:
+                raise WorkflowTaskException(f"timer '{self.name}': {value!r} is not {self.expected}: {err}",
+                                            task=my_task, exception=err) from err
             my_task._set_internal_data(event_value=due.isoformat())
         if timer_instant(my_task._get_internal_data("event_value")) <= _now(my_task):
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
+
+
+class ClockTimeDateTimer(_ClockTimer, TimeDateEventDefinition):
+    """A timeDate timer; the expression gives the instant (it must carry a zone)."""
+
+    expected = "an ISO-8601 instant with a time zone, e.g. 2026-06-03T14:30:00+08:00"
+
+    @staticmethod
+    def due_instant(value, now: datetime) -> datetime:
+        return timer_instant(value.isoformat() if isinstance(value, datetime) else str(value))
+
+
+class ClockDurationTimer(_ClockTimer, DurationTimerEventDefinition):
+    """A timeDuration timer, counted from the moment the timer is reached on GovFlow's clock."""
+
+    expected = "an ISO-8601 duration such as PT20M"
+
+    @staticmethod
+    def due_instant(value, now: datetime) -> datetime:
+        parsed = TimerEventDefinition.parse_iso_duration(str(value))
+        return now + TimerEventDefinition.get_timedelta_from_start(parsed, now)
 
 
 _CLOCK_TIMERS = {TimeDateEventDefinition: ClockTimeDateTimer, DurationTimerEventDefinition: ClockDurationTimer}

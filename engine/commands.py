@@ -130,9 +130,9 @@ class Engine:
             session.flush()
             tracked = TrackedWorkflow.start(self._specs.get(definition), self._script_engine(uow, instance))
             tracked.workflow.task_tree.data.update(initial)
-            event = audit.record(session, action="start", actor=actor, at=uow.now, instance_id=instance.id,
+            audit.record(session, action="start", actor=actor, at=uow.now, instance_id=instance.id,
                                  data={"process": process_key, "version": definition.version, "data": data})
-            failure = self._advance(uow, instance, tracked, lambda: tracked.workflow.do_engine_steps(), event)
+            failure = self._advance(uow, instance, tracked, lambda: tracked.workflow.do_engine_steps())
             instance_id = instance.id
         return self._result(instance_id, failure)
 
@@ -151,7 +151,7 @@ class Engine:
             if spiff_task is None or spiff_task.state != TaskState.READY:
                 raise Conflict(f"任务「{row.title}」已不能办理 / the task '{row.title}' is no longer ready")
             row.completed_by, row.completed_at = actor, uow.now
-            event = audit.record(session, action="complete", actor=actor, at=uow.now, instance_id=instance.id,
+            audit.record(session, action="complete", actor=actor, at=uow.now, instance_id=instance.id,
                                  task_id=row.id, data={"task": row.name, "title": row.title, "data": data})
 
             def step():
@@ -161,7 +161,7 @@ class Engine:
                 spiff_task.run()
                 tracked.workflow.do_engine_steps()
 
-            failure = self._advance(uow, instance, tracked, step, event)
+            failure = self._advance(uow, instance, tracked, step)
             instance_id = instance.id
         return self._result(instance_id, failure)
 
@@ -188,14 +188,14 @@ class Engine:
                 definition = uow.session.get(DefinitionVersion, instance.definition_id)
                 tracked = load_workflow(uow.session, instance, self._specs.get(definition),
                                         self._script_engine(uow, instance), self._workflows)
-                event = audit.record(uow.session, action="timer_fired", actor=SYSTEM, at=uow.now,
+                audit.record(uow.session, action="timer_fired", actor=SYSTEM, at=uow.now,
                                      instance_id=instance_id, data={"timers": names})
 
                 def step():
                     tracked.workflow.refresh_timers()
                     tracked.workflow.do_engine_steps()
 
-                failure = self._advance(uow, instance, tracked, step, event)
+                failure = self._advance(uow, instance, tracked, step)
             self._result(instance_id, failure)
             return {"instance": instance_id, "timers": names, "result": "fired"}
         except GovflowError as err:
@@ -203,7 +203,7 @@ class Engine:
 
     # --- the shared step ----------------------------------------------------------------------------
 
-    def _advance(self, uow: UnitOfWork, instance: Instance, tracked: TrackedWorkflow, step, event) -> str | None:
+    def _advance(self, uow: UnitOfWork, instance: Instance, tracked: TrackedWorkflow, step) -> str | None:
         """Run ``step`` on the workflow and write everything it changed. If the engine fails, the instance
         is saved as failed and the reason is returned, for the caller to raise after the commit."""
         session = uow.session
@@ -213,16 +213,19 @@ class Engine:
             tracked.check_health()
         except ENGINE_FAILURES as err:
             failure = _describe_failure(err)
-        changes = taskindex.sync(session, instance, tracked, uow.now, uow.calendar)
-        for row, absent, rule in changes.handovers:
-            audit.record(session, action="absence_handover", actor=SYSTEM, at=uow.now, instance_id=instance.id,
-                         task_id=row.id, on_behalf_of=absent,
-                         data={"task": row.name, "from": absent, "to": row.assignee, "rule": rule})
+        taskindex.close_finished(session, instance, tracked.workflow, uow.now)
+        if failure is None:
+            try:
+                opened = taskindex.open_ready(session, instance, tracked.workflow, uow.now, uow.calendar)
+            except ENGINE_FAILURES as err:
+                failure, opened = _describe_failure(err), []
+            _record_handovers(uow, instance, opened)
         save_workflow(session, instance, tracked)
         instance.data = _current_data(tracked)
         if failure is not None:
             instance.state, instance.error = "failed", failure
-            event.data = {**event.data, "failed": failure}
+            audit.record(session, action="failed", actor=SYSTEM, at=uow.now, instance_id=instance.id,
+                         data={"error": failure})
         elif tracked.workflow.is_completed():
             instance.state, instance.ended_at = "completed", uow.now
         session.flush()
@@ -311,6 +314,16 @@ class Engine:
             instance = session.get(Instance, instance_id)
             return {"instance": instance.id, "state": instance.state, "error": instance.error,
                     "tasks": queries.tasks(session, instance_id=instance_id)}
+
+
+def _record_handovers(uow: UnitOfWork, instance: Instance, opened) -> None:
+    """One audit event for each new task that went to an acting person, naming the rule that sent it."""
+    for row, assignment in opened:
+        if assignment.handed_over_from:
+            audit.record(uow.session, action="absence_handover", actor=SYSTEM, at=uow.now, instance_id=instance.id,
+                         task_id=row.id, on_behalf_of=assignment.handed_over_from,
+                         data={"task": row.name, "from": assignment.handed_over_from, "to": row.assignee,
+                               "rule": assignment.rule})
 
 
 class _FixedNow:

@@ -1,27 +1,20 @@
 """Keeping the task index in step with the workflow: one row per open or finished user task."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.util.task import TaskState
 
 from . import directory
-from .bpmn import TrackedWorkflow
+from .directory import Assignment
 from .calendar import WorkingCalendar
 from .clock import local_iso, parse_instant
 from .models import Instance, TaskIndex
 from .validation import parse_due_rule
-
-
-@dataclass
-class IndexChanges:
-    opened: list[TaskIndex]
-    closed: list[TaskIndex]
-    handovers: list[tuple[TaskIndex, str, str | None]]  # (row, absent user, rule)
 
 
 def task_properties(spiff_task) -> dict[str, str]:
@@ -29,33 +22,29 @@ def task_properties(spiff_task) -> dict[str, str]:
     return extensions.get("properties", {})
 
 
-def sync(session: Session, instance: Instance, tracked: TrackedWorkflow, now: datetime,
-         calendar: WorkingCalendar) -> IndexChanges:
-    workflow = tracked.workflow
-    ready = {str(task.id): task for task in workflow.get_tasks(state=TaskState.READY, manual=True)}
+def close_finished(session: Session, instance: Instance, workflow, now: datetime) -> None:
+    """Mark the open rows whose SpiffWorkflow task is no longer ready as completed or cancelled."""
     open_rows = session.scalars(select(TaskIndex).where(TaskIndex.instance_id == instance.id,
                                                         TaskIndex.state == "open")).all()
-    known = {row.spiff_task_id for row in open_rows}
-    closed = []
     for row in open_rows:
-        if row.spiff_task_id not in ready:
-            _close(row, workflow, now)
-            closed.append(row)
-    opened, handovers = [], []
-    for task_id, task in ready.items():
-        if task_id in known:
-            continue
-        row, assignment = _open(session, instance, task, now, calendar)
-        session.add(row)
-        opened.append(row)
-        if assignment.handed_over_from:
-            handovers.append((row, assignment.handed_over_from, assignment.rule))
+        task = find_task(workflow, row.spiff_task_id)
+        if task is None or task.state != TaskState.READY:
+            _close(row, task, now)
+
+
+def open_ready(session: Session, instance: Instance, workflow, now: datetime,
+               calendar: WorkingCalendar) -> list[tuple[TaskIndex, Assignment]]:
+    """Add a row for every ready user task that has none. Every new row is worked out before any is added,
+    so a task whose assignee or due rule fails (a WorkflowTaskException naming it) adds nothing."""
+    known = set(session.scalars(select(TaskIndex.spiff_task_id).where(TaskIndex.instance_id == instance.id)))
+    opened = [_open(session, instance, task, now, calendar)
+              for task in workflow.get_tasks(state=TaskState.READY, manual=True) if str(task.id) not in known]
+    session.add_all(row for row, _ in opened)
     session.flush()
-    return IndexChanges(opened, closed, handovers)
+    return opened
 
 
-def _close(row: TaskIndex, workflow, now: datetime) -> None:
-    task = find_task(workflow, row.spiff_task_id)
+def _close(row: TaskIndex, task, now: datetime) -> None:
     row.state = "completed" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
     row.completed_at = row.completed_at or now
 
@@ -77,7 +66,11 @@ def _open(session: Session, instance: Instance, task, now: datetime, calendar: W
     explicit = engine.evaluate(task, props["assignee"]) if props.get("assignee") else None
     assignment = directory.assign(session, task.task_spec.lane, task.data.get("department"),
                                   instance.started_by, now, explicit_assignee=explicit)
-    due_at, due_note = _due(task, props, now, calendar)
+    try:
+        due_at, due_note = _due(task, props, now, calendar)
+    except ValueError as err:
+        raise WorkflowTaskException(f"the due time of '{task.task_spec.bpmn_name or task.task_spec.name}' "
+                                    f"cannot be worked out: {err}", task=task, exception=err) from err
     row = TaskIndex(instance_id=instance.id, spiff_task_id=str(task.id), process_key=instance.process_key,
                     name=task.task_spec.name, title=task.task_spec.bpmn_name or task.task_spec.name,
                     role=assignment.role, candidate_department=assignment.department, assignee=assignment.assignee,

@@ -43,8 +43,8 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(request) -> str:
-    schema = f"govflow_test_{_worker(request)}"
+def postgres_url(request):
+    schema = f"govflow_test_{os.getpid()}_{_worker(request)}"
     admin = connect(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
@@ -55,7 +55,11 @@ def postgres_url(request) -> str:
     engine = connect(url)
     migrate(engine)
     engine.dispose()
-    return url
+    yield url
+    admin = connect(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
 
 
 @pytest.fixture(params=DATABASES)
