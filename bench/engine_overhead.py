@@ -289,7 +289,7 @@ class GovflowLoop:
         return self.result
 
     def step(self, timed_point: bool) -> float:
-        cache = getattr(self.engine, "_workflows", None)
+        cache = getattr(self.engine, "_instances", None)
         if self.cold and timed_point and cache is not None:
             cache.clear()
         elapsed, _ = timed(lambda: self._complete(True))

@@ -312,10 +312,15 @@ class TrackedWorkflow:
         if self.workflow.last_task is not None and self.workflow.last_task.id not in self.workflow.tasks:
             self.workflow.last_task = new_root
 
-    def check_health(self) -> None:
+    def open_tasks(self) -> list:
+        """Every ready, waiting, started or failed task, top level and subprocesses, in one pass over the
+        task dictionaries (cheaper than SpiffWorkflow's tree iterator)."""
+        return [task for _, task in self._all_tasks() if task.state & OPEN]
+
+    def check_health(self, open_tasks: list) -> None:
         """Fail loudly rather than trust SpiffWorkflow past its depth limit or a completion without an end."""
-        for _, task in self._all_tasks():
-            if task.state & OPEN and task.depth >= DEPTH_GUARD:
+        for task in open_tasks:
+            if task.depth >= DEPTH_GUARD:
                 raise DepthLimitError(
                     f"task '{task.task_spec.bpmn_name or task.task_spec.name}' is at depth {task.depth} of the "
                     f"task tree; SpiffWorkflow stops looking at depth {SPIFF_MAX_DEPTH} and would report a "
@@ -350,11 +355,11 @@ def is_timer_task(task) -> bool:
                                                           TimerEventDefinition)
 
 
-def pending_timers(workflow: BpmnWorkflow) -> list[tuple[str, str, datetime]]:
-    """(task id, timer name, due instant) of every timer the workflow is waiting on."""
+def pending_timers(open_tasks: list) -> list[tuple[str, str, datetime]]:
+    """(task id, timer name, due instant) of every timer among the open tasks that is waiting."""
     timers = []
-    for task in workflow.get_tasks(state=TaskState.WAITING):
-        if is_timer_task(task):
+    for task in open_tasks:
+        if task.state == TaskState.WAITING and is_timer_task(task):
             value = task._get_internal_data("event_value")
             if value is not None:
                 name = task.task_spec.bpmn_name or task.task_spec.event_definition.name

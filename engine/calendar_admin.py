@@ -44,13 +44,13 @@ class CalendarAdmin:
 
     def add_working_days(self, start: datetime, days: int) -> dict:
         with self._engine.unit_of_work() as uow:
-            result = uow.calendar.add_working_days(start, days)
+            result = uow.calendar().add_working_days(start, days)
         return {"start": local_iso(start), "working_days": days, "deadline": local_iso(result.value),
                 "guessed": result.is_guess, "warning": result.warning()}
 
     def working_days_between(self, start: datetime, end: datetime) -> dict:
         with self._engine.unit_of_work() as uow:
-            result = uow.calendar.working_days_between(start, end)
+            result = uow.calendar().working_days_between(start, end)
         return {"start": local_iso(start), "end": local_iso(end), "working_days": result.value,
                 "guessed": result.is_guess, "warning": result.warning()}
 

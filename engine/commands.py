@@ -17,22 +17,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import audit, deploy as deployment, directory, forms, queries, taskindex
+from . import audit, deploy as deployment, directory, forms, queries, store, taskindex
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
 from .clock import Clock, parse_instant
 from .db import connect, database_url, migrate
-from .errors import Conflict, Forbidden, GovflowError, InstanceFailed, InvalidInput, NotFound
-from .models import Absence, CalendarOverride, DefinitionVersion, Instance, TaskIndex, Timer
+from .errors import Conflict, Forbidden, GovflowError, InstanceFailed
+from .models import Absence, CalendarOverride, Instance, Timer
 from .scripting import RestrictedScriptEngine, UnsafeExpression
-from .store import SpecCache, WorkflowCache, load_workflow, save_workflow
+from .store import CONFLICT_MESSAGE, Definition, DefinitionCache, InstanceCache, LiveInstance
 
 SYSTEM = "system"
 ENGINE_FAILURES = (SpiffWorkflowException, UnsafeExpression, DepthLimitError, FalseCompletionError)
@@ -40,15 +39,24 @@ ENGINE_FAILURES = (SpiffWorkflowException, UnsafeExpression, DepthLimitError, Fa
 
 @dataclass
 class UnitOfWork:
-    session: Session
+    """One transaction: a connection for the commands' statements, an ORM session on the same transaction
+    for the rarer administrative work, the instant the command runs at, and what to do after commit."""
+    conn: Connection
     now: datetime
-    _calendar: WorkingCalendar | None = None
     after_commit: list = field(default_factory=list)
+    _session: Session | None = None
+    _calendar: WorkingCalendar | None = None
 
     @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session(bind=self.conn, expire_on_commit=False)
+        return self._session
+
     def calendar(self) -> WorkingCalendar:
+        """The working-day calendar with the admins' overrides, read when a deadline first needs it."""
         if self._calendar is None:
-            overrides = dict(self.session.execute(select(CalendarOverride.day, CalendarOverride.is_workday)).all())
+            overrides = dict(self.conn.execute(select(CalendarOverride.day, CalendarOverride.is_workday)).all())
             self._calendar = WorkingCalendar(overrides)
         return self._calendar
 
@@ -60,28 +68,31 @@ class Engine:
         self.clock = clock or Clock.from_env()
         self.db = connect(url or database_url(), json_serializer=json_dumps)
         self._sessions = sessionmaker(self.db, expire_on_commit=False)
-        self._specs = SpecCache()
-        self._workflows = WorkflowCache()
+        self._definitions = DefinitionCache()
+        self._instances = InstanceCache()
 
     def migrate(self) -> None:
         migrate(self.db)
 
     @contextmanager
     def unit_of_work(self):
-        session = self._sessions()
-        uow = UnitOfWork(session, self.clock.now())
-        try:
-            yield uow
-            session.commit()
-        except (StaleDataError, IntegrityError) as err:
-            session.rollback()
-            raise Conflict("另一个操作刚刚修改了这个流程，请刷新后重试 / the instance was changed by another action "
-                           "at the same moment; reload and try again") from err
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self.db.connect() as conn:
+            transaction = conn.begin()
+            uow = UnitOfWork(conn, self.clock.now())
+            try:
+                yield uow
+                if uow._session is not None:
+                    uow._session.flush()
+                transaction.commit()
+            except IntegrityError as err:
+                transaction.rollback()
+                raise Conflict(CONFLICT_MESSAGE) from err
+            except BaseException:
+                transaction.rollback()
+                raise
+            finally:
+                if uow._session is not None:
+                    uow._session.close()
         for callback in uow.after_commit:
             callback()
 
@@ -110,180 +121,129 @@ class Engine:
 
     def start(self, process_key: str, actor: str, data: dict) -> dict:
         with self.unit_of_work() as uow:
-            session = uow.session
-            definition = self._latest(session, process_key)
-            user = directory.get_user(session, actor)
-            self._check_may_start(session, definition, actor)
+            conn = uow.conn
+            definition = self._definitions.latest(conn, process_key)
+            person = directory.profile(conn, actor)
+            _check_may_start(definition, person)
             props = definition.properties
             if props.get("start_form"):
                 schema = definition.forms[props["start_form"]]
                 forms.validate(schema, data, props["start_form"])
                 data = forms.with_all_fields(schema, data)
-            initial = {**data, "initiator": actor, "initiator_name": user.display_name,
-                       "initiator_roles": directory.roles_of(session, actor),
-                       "department": data.get("department") or user.department_key,
+            initial = {**data, "initiator": actor, "initiator_name": person.display_name,
+                       "initiator_roles": person.roles, "department": data.get("department") or person.department,
                        "started_at": uow.now.isoformat()}
-            instance = Instance(definition_id=definition.id, process_key=definition.process_key,
-                                title=_title(props, initial), state="running", started_at=uow.now,
-                                started_by=actor, data={}, workflow={})
-            session.add(instance)
-            session.flush()
-            tracked = TrackedWorkflow.start(self._specs.get(definition), self._script_engine(uow, instance))
-            tracked.workflow.task_tree.data.update(initial)
-            audit.record(session, action="start", actor=actor, at=uow.now, instance_id=instance.id,
-                                 data={"process": process_key, "version": definition.version, "data": data})
-            failure = self._advance(uow, instance, tracked, lambda: tracked.workflow.do_engine_steps())
-            instance_id = instance.id
-        return self._result(instance_id, failure)
+            row = store.insert_instance(conn, definition, _title(props, initial), actor, uow.now)
+            live = LiveInstance(row, TrackedWorkflow.start(definition.compiled, self._script_engine(uow, row.id)))
+            live.tracked.workflow.task_tree.data.update(initial)
+            audit.record(conn, action="start", actor=actor, at=uow.now, instance_id=row.id,
+                         data={"process": process_key, "version": definition.version, "data": data})
+            failure = self._advance(uow, live, definition, live.tracked.workflow.do_engine_steps)
+            result = _result(live)
+        return _raise_if_failed(result, failure)
 
     def complete(self, task_id: int, actor: str, data: dict) -> dict:
         with self.unit_of_work() as uow:
-            session = uow.session
-            row = self._open_task_for(session, task_id, actor)
-            instance = self._running_instance(session, row.instance_id)
-            definition = session.get(DefinitionVersion, instance.definition_id)
-            if row.form:
-                forms.validate(definition.forms[row.form], data, row.form)
-                data = forms.with_all_fields(definition.forms[row.form], data)
-            tracked = load_workflow(session, instance, self._specs.get(definition),
-                                    self._script_engine(uow, instance), self._workflows)
-            spiff_task = taskindex.find_task(tracked.workflow, row.spiff_task_id)
+            conn = uow.conn
+            task, row = store.task_with_instance(conn, task_id)
+            _check_open(task, row)
+            if not directory.may_act_on(conn, actor, task.role, task.candidate_department, task.assignee):
+                raise Forbidden(f"任务「{task.title}」不是您的 / task {task_id} is not yours: it is for "
+                                f"{task.assignee or task.role}")
+            definition = self._definitions.get(conn, row.definition_id)
+            if task.form:
+                forms.validate(definition.forms[task.form], data, task.form)
+                data = forms.with_all_fields(definition.forms[task.form], data)
+            live = store.load(conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
+            spiff_task = taskindex.find_task(live.tracked.workflow, task.spiff_task_id)
             if spiff_task is None or spiff_task.state != TaskState.READY:
-                raise Conflict(f"任务「{row.title}」已不能办理 / the task '{row.title}' is no longer ready")
-            row.completed_by, row.completed_at = actor, uow.now
-            audit.record(session, action="complete", actor=actor, at=uow.now, instance_id=instance.id,
-                                 task_id=row.id, data={"task": row.name, "title": row.title, "data": data})
+                raise Conflict(f"任务「{task.title}」已不能办理 / the task '{task.title}' is no longer ready")
+            audit.record(conn, action="complete", actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
+                         data={"task": task.name, "title": task.title, "data": data})
 
             def step():
                 spiff_task.data.update(copy.deepcopy(data))
-                spiff_task.data[f"{row.name}_by"] = actor
-                spiff_task.data[f"{row.name}_at"] = uow.now.isoformat()
+                spiff_task.data[f"{task.name}_by"] = actor
+                spiff_task.data[f"{task.name}_at"] = uow.now.isoformat()
                 spiff_task.run()
-                tracked.workflow.do_engine_steps()
+                live.tracked.workflow.do_engine_steps()
 
-            failure = self._advance(uow, instance, tracked, step)
-            instance_id = instance.id
-        return self._result(instance_id, failure)
+            failure = self._advance(uow, live, definition, step, completed_by={task.id: actor})
+            result = _result(live)
+        return _raise_if_failed(result, failure)
 
     def fire_due_timers(self) -> list[dict]:
         """Fire every timer due at the clock's now: one indexed query, then one transaction per instance."""
         now = self.clock.now()
-        with self.read() as session:
-            due = session.execute(select(Timer.instance_id, Timer.name)
-                                  .join(Instance, Instance.id == Timer.instance_id)
-                                  .where(Timer.due_at <= now, Instance.state == "running")
-                                  .order_by(Timer.due_at)).all()
+        with self.db.connect() as conn:
+            due = conn.execute(select(Timer.instance_id, Timer.name).join(Instance, Instance.id == Timer.instance_id)
+                               .where(Timer.due_at <= now, Instance.state == "running")
+                               .order_by(Timer.due_at)).all()
         fired: dict[int, list[str]] = {}
         for instance_id, name in due:
             fired.setdefault(instance_id, []).append(name)
-        results = []
-        for instance_id, names in fired.items():
-            results.append(self._fire(instance_id, names))
-        return results
+        return [self._fire(instance_id, names) for instance_id, names in fired.items()]
 
     def _fire(self, instance_id: int, names: list[str]) -> dict:
         try:
             with self.unit_of_work() as uow:
-                instance = self._running_instance(uow.session, instance_id)
-                definition = uow.session.get(DefinitionVersion, instance.definition_id)
-                tracked = load_workflow(uow.session, instance, self._specs.get(definition),
-                                        self._script_engine(uow, instance), self._workflows)
-                audit.record(uow.session, action="timer_fired", actor=SYSTEM, at=uow.now,
-                                     instance_id=instance_id, data={"timers": names})
+                row = store.instance_row(uow.conn, instance_id)
+                _check_running(row)
+                definition = self._definitions.get(uow.conn, row.definition_id)
+                live = store.load(uow.conn, row, definition.compiled, self._script_engine(uow, row.id),
+                                  self._instances)
+                audit.record(uow.conn, action="timer_fired", actor=SYSTEM, at=uow.now, instance_id=instance_id,
+                             data={"timers": names})
 
                 def step():
-                    tracked.workflow.refresh_timers()
-                    tracked.workflow.do_engine_steps()
+                    live.tracked.workflow.refresh_timers()
+                    live.tracked.workflow.do_engine_steps()
 
-                failure = self._advance(uow, instance, tracked, step)
-            self._result(instance_id, failure)
+                failure = self._advance(uow, live, definition, step)
+                result = _result(live)
+            _raise_if_failed(result, failure)
             return {"instance": instance_id, "timers": names, "result": "fired"}
         except GovflowError as err:
             return {"instance": instance_id, "timers": names, "result": err.code, "message": err.message}
 
     # --- the shared step ----------------------------------------------------------------------------
 
-    def _advance(self, uow: UnitOfWork, instance: Instance, tracked: TrackedWorkflow, step) -> str | None:
+    def _advance(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, step,
+                 completed_by: dict[int, str] | None = None) -> str | None:
         """Run ``step`` on the workflow and write everything it changed. If the engine fails, the instance
         is saved as failed and the reason is returned, for the caller to raise after the commit."""
-        session = uow.session
+        conn = uow.conn
         failure = None
         try:
             step()
-            tracked.check_health()
+            open_tasks = live.tracked.open_tasks()
+            live.tracked.check_health(open_tasks)
         except ENGINE_FAILURES as err:
             failure = _describe_failure(err)
-        taskindex.close_finished(session, instance, tracked.workflow, uow.now)
+            open_tasks = live.tracked.open_tasks()
+        taskindex.close_finished(conn, live, uow.now, completed_by or {})
         if failure is None:
             try:
-                opened = taskindex.open_ready(session, instance, tracked.workflow, uow.now, uow.calendar)
+                opened = taskindex.open_ready(conn, live, open_tasks, definition, uow.now, uow.calendar)
             except ENGINE_FAILURES as err:
                 failure, opened = _describe_failure(err), []
-            _record_handovers(uow, instance, opened)
-        save_workflow(session, instance, tracked)
-        instance.data = _current_data(tracked)
+            _record_handovers(uow, live, opened)
+        workflow = live.tracked.workflow
         if failure is not None:
-            instance.state, instance.error = "failed", failure
-            audit.record(session, action="failed", actor=SYSTEM, at=uow.now, instance_id=instance.id,
+            state, ended_at = "failed", None
+            audit.record(conn, action="failed", actor=SYSTEM, at=uow.now, instance_id=live.row.id,
                          data={"error": failure})
-        elif tracked.workflow.is_completed():
-            instance.state, instance.ended_at = "completed", uow.now
-        session.flush()
-        version = instance.lock_version
-        uow.after_commit.append(lambda: self._workflows.put(instance.id, version, tracked))
+        elif workflow.is_completed():
+            state, ended_at = "completed", uow.now
+        else:
+            state, ended_at = "running", None
+        store.save(conn, live, open_tasks, data=_current_data(workflow, open_tasks), state=state, error=failure,
+                   ended_at=ended_at)
+        uow.after_commit.append(lambda: self._instances.put(live))
         return failure
 
-    def _script_engine(self, uow: UnitOfWork, instance: Instance) -> RestrictedScriptEngine:
-        return RestrictedScriptEngine(services=self._services(uow, instance), clock=_FixedNow(uow.now))
-
-    def _services(self, uow: UnitOfWork, instance: Instance) -> dict:
-        def record_absence(context, username, starts_at, ends_at, acting_username=None, rule=""):
-            absence = Absence(username=username, starts_at=_instant(starts_at), ends_at=_instant(ends_at),
-                              acting_username=acting_username or None, rule=rule, instance_id=instance.id,
-                              recorded_at=uow.now)
-            uow.session.add(absence)
-            uow.session.flush()
-            return {"absence_id": absence.id}
-
-        return {"record_absence": record_absence}
-
-    # --- checks -------------------------------------------------------------------------------------
-
-    def _latest(self, session: Session, process_key: str) -> DefinitionVersion:
-        definition = session.scalars(select(DefinitionVersion).where(DefinitionVersion.process_key == process_key)
-                                     .order_by(DefinitionVersion.version.desc())).first()
-        if definition is None:
-            raise NotFound(f"没有这个流程 / no process with the key '{process_key}' is deployed")
-        return definition
-
-    def _check_may_start(self, session: Session, definition: DefinitionVersion, actor: str) -> None:
-        allowed = definition.properties.get("start_roles") or []
-        if allowed and not set(allowed) & set(directory.roles_of(session, actor)):
-            raise Forbidden(f"{actor} 无权发起「{definition.properties['title']}」/ {actor} may not start "
-                            f"{definition.process_key}: it needs one of the roles {', '.join(allowed)}")
-
-    def _open_task_for(self, session: Session, task_id: int, actor: str) -> TaskIndex:
-        row = session.get(TaskIndex, task_id)
-        if row is None:
-            raise NotFound(f"没有这个任务 / no task {task_id}")
-        if row.state != "open":
-            by = f" by {row.completed_by}" if row.completed_by else ""
-            raise Conflict(f"任务「{row.title}」已经办结 / task {task_id} is already {row.state}{by} "
-                           f"at {row.completed_at.isoformat() if row.completed_at else '?'}")
-        directory.get_user(session, actor)
-        if not directory.may_act_on(session, actor, row.role, row.candidate_department, row.assignee):
-            raise Forbidden(f"任务「{row.title}」不是您的 / task {task_id} is not yours: it is for "
-                            f"{row.assignee or row.role}")
-        return row
-
-    def _running_instance(self, session: Session, instance_id: int) -> Instance:
-        instance = session.get(Instance, instance_id)
-        if instance is None:
-            raise NotFound(f"没有这个流程实例 / no instance {instance_id}")
-        if instance.state != "running":
-            raise Conflict(f"流程实例 {instance_id} 的状态是 {instance.state}，不能办理 / instance {instance_id} "
-                           f"is {instance.state}" + (f": {instance.error}" if instance.error else ""))
-        return instance
+    def _script_engine(self, uow: UnitOfWork, instance_id: int) -> RestrictedScriptEngine:
+        return RestrictedScriptEngine(services=_services(uow, instance_id), clock=_FixedNow(uow.now))
 
     # --- queries ------------------------------------------------------------------------------------
 
@@ -303,27 +263,62 @@ class Engine:
         with self.read() as session:
             return queries.show(session, instance_id)
 
-    def _result(self, instance_id: int, failure: str | None) -> dict:
-        if failure is not None:
-            raise InstanceFailed(f"流程实例 {instance_id} 运行出错，已标记为失败 / instance {instance_id} failed: "
-                                 f"{failure}", [{"instance": instance_id}])
-        return self._instance_with_tasks(instance_id)
 
-    def _instance_with_tasks(self, instance_id: int) -> dict:
-        with self.read() as session:
-            instance = session.get(Instance, instance_id)
-            return {"instance": instance.id, "state": instance.state, "error": instance.error,
-                    "tasks": queries.tasks(session, instance_id=instance_id)}
+def _services(uow: UnitOfWork, instance_id: int) -> dict:
+    """The services a diagram's service tasks may call, bound to the command's transaction."""
+
+    def record_absence(context, username, starts_at, ends_at, acting_username=None, rule=""):
+        absence_id = uow.conn.execute(insert(Absence).returning(Absence.id), {
+            "username": username, "starts_at": _instant(starts_at), "ends_at": _instant(ends_at),
+            "acting_username": acting_username or None, "rule": rule, "instance_id": instance_id,
+            "recorded_at": uow.now}).scalar_one()
+        return {"absence_id": absence_id}
+
+    return {"record_absence": record_absence}
 
 
-def _record_handovers(uow: UnitOfWork, instance: Instance, opened) -> None:
+def _check_may_start(definition: Definition, person: directory.Profile) -> None:
+    allowed = definition.properties.get("start_roles") or []
+    if allowed and not set(allowed) & set(person.roles):
+        raise Forbidden(f"{person.username} 无权发起「{definition.properties['title']}」/ {person.username} may not "
+                        f"start {definition.key}: it needs one of the roles {', '.join(allowed)}")
+
+
+def _check_open(task, row: store.InstanceRow) -> None:
+    if task.state != "open":
+        by = f" by {task.completed_by}" if task.completed_by else ""
+        at = task.completed_at.isoformat() if task.completed_at else "?"
+        raise Conflict(f"任务「{task.title}」已经办结 / task {task.id} is already {task.state}{by} at {at}")
+    _check_running(row)
+
+
+def _check_running(row: store.InstanceRow) -> None:
+    if row.state != "running":
+        raise Conflict(f"流程实例 {row.id} 的状态是 {row.state}，不能办理 / instance {row.id} is {row.state}"
+                       + (f": {row.error}" if row.error else ""))
+
+
+def _record_handovers(uow: UnitOfWork, live: LiveInstance, opened) -> None:
     """One audit event for each new task that went to an acting person, naming the rule that sent it."""
-    for row, assignment in opened:
+    for task, assignment in opened:
         if assignment.handed_over_from:
-            audit.record(uow.session, action="absence_handover", actor=SYSTEM, at=uow.now, instance_id=instance.id,
-                         task_id=row.id, on_behalf_of=assignment.handed_over_from,
-                         data={"task": row.name, "from": assignment.handed_over_from, "to": row.assignee,
+            audit.record(uow.conn, action="absence_handover", actor=SYSTEM, at=uow.now, instance_id=live.row.id,
+                         task_id=task["id"], on_behalf_of=assignment.handed_over_from,
+                         data={"task": task["name"], "from": assignment.handed_over_from, "to": task["assignee"],
                                "rule": assignment.rule})
+
+
+def _result(live: LiveInstance) -> dict:
+    return {"instance": live.row.id, "state": live.row.state, "error": live.row.error,
+            "tasks": sorted(live.open_tasks.values(), key=lambda task: task["id"])}
+
+
+def _raise_if_failed(result: dict, failure: str | None) -> dict:
+    if failure is not None:
+        instance_id = result["instance"]
+        raise InstanceFailed(f"流程实例 {instance_id} 运行出错，已标记为失败 / instance {instance_id} failed: "
+                             f"{failure}", [{"instance": instance_id}])
+    return result
 
 
 class _FixedNow:
@@ -358,14 +353,13 @@ def _title(props: dict, data: dict) -> str:
     return _FIELD.sub(lambda m: str(data.get(m.group(1), "")), template)[:256]
 
 
-def _current_data(tracked: TrackedWorkflow) -> dict:
+def _current_data(workflow, open_tasks: list) -> dict:
     """The instance's data so far: the workflow's data when finished, else what its open tasks hold."""
-    workflow = tracked.workflow
     if workflow.is_completed():
         merged = dict(workflow.data)
     else:
         merged = {}
-        for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+        for task in open_tasks:
             merged.update(task.data)
         if not merged and workflow.last_task is not None:
             merged = dict(workflow.last_task.data)

@@ -34,7 +34,7 @@ def connect(url: str, json_serializer=None) -> SqlEngine:
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    return create_engine(url, **options)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

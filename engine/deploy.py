@@ -101,7 +101,7 @@ def deploy_bundle(session: Session, bundle: Bundle, actor: str, now) -> DeployRe
     session.add(DefinitionVersion(
         process_key=bundle.key, version=version, sha256=sha, source_name=str(bundle.bpmn_path.name),
         source_xml=bundle.bpmn.decode("utf-8"), dmn_sources={n: b.decode("utf-8") for n, b in used_dmn.items()},
-        forms=used_forms, spec=compiled.to_dict(), properties=_process_properties(diagram),
+        forms=used_forms, spec=compiled.to_dict(), properties=_process_properties(session, diagram),
         deployed_at=now, deployed_by=actor))
     session.flush()
     return DeployResult(bundle.key, version, sha, "deployed")
@@ -182,8 +182,9 @@ def _compile(bundle: Bundle, diagram: ValidatedDiagram, used_dmn: dict[str, byte
                                "element": err.id or None, "message": str(err)}]) from err
 
 
-def _process_properties(diagram: ValidatedDiagram) -> dict:
-    """What lists and the start page show: title, description, start form and who may start it."""
+def _process_properties(session: Session, diagram: ValidatedDiagram) -> dict:
+    """What lists and the start page show (title, description, start form, who may start it) and the role
+    each lane stands for, resolved now so a step does not look it up."""
     root = diagram.root
     process = root.xpath(f".//bpmn:process[@id='{diagram.process_ids[0]}']", namespaces=NS)[0]
     start = process.xpath("./bpmn:startEvent[not(bpmn:timerEventDefinition) and not(bpmn:messageEventDefinition)]",
@@ -197,7 +198,12 @@ def _process_properties(diagram: ValidatedDiagram) -> dict:
         "start_form": start_props.get("formJsonSchemaFilename"),
         "start_roles": [r.strip() for r in start_props.get("startRoles", "").split(",") if r.strip()],
         "title_template": start_props.get("instanceTitle"),
+        "lanes": {lane: directory.role_for_lane(session, lane) for lane in _lane_names(root)},
     }
+
+
+def _lane_names(root) -> set[str]:
+    return {name for name in root.xpath(".//bpmn:lane/@name", namespaces=NS) if name}
 
 
 def _properties(element: etree._Element) -> dict[str, str]:

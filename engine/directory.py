@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from argon2 import PasswordHasher
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
 from .errors import InvalidInput, NotFound
 from .models import Absence, Department, Portfolio, Role, User, UserRole
 
-INITIATOR_LANES = {"initiator", "申请人", "发起人"}
+INITIATOR = "initiator"
+INITIATOR_LANES = {INITIATOR, "申请人", "发起人"}
 VICE_MAYOR = "vice_mayor"
 _HASHER = PasswordHasher()
 
@@ -31,92 +32,102 @@ class Assignment:
     rule: str | None = None
 
 
-def role_for_lane(session: Session, lane: str | None) -> str | None:
-    """The role key a lane name stands for, or None when no role of that key or Chinese name exists."""
+def role_for_lane(session, lane: str | None) -> dict | None:
+    """What a lane name stands for: {"role": key, "scoped": department-scoped?}; None for no known role."""
     if lane is None:
         return None
     if lane in INITIATOR_LANES:
-        return "initiator"
-    return session.scalar(select(Role.key).where(or_(Role.key == lane, Role.name_zh == lane)))
+        return {"role": INITIATOR, "scoped": False}
+    row = session.execute(select(Role.key, Role.department_scoped)
+                          .where(or_(Role.key == lane, Role.name_zh == lane))).first()
+    return {"role": row.key, "scoped": row.department_scoped} if row else None
 
 
-def lane_is_known(session: Session, lane: str) -> bool:
+def lane_is_known(session, lane: str) -> bool:
     return role_for_lane(session, lane) is not None
 
 
-def holders(session: Session, role: str, department: str | None) -> list[str]:
-    """Active users holding ``role``; for department-scoped roles, only within ``department``."""
-    scoped = session.scalar(select(Role.department_scoped).where(Role.key == role))
-    query = (select(UserRole.username).join(User, User.username == UserRole.username)
-             .where(UserRole.role_key == role, User.active.is_(True)))
-    if scoped:
-        query = query.where(UserRole.department_key == department)
-    return sorted(set(session.scalars(query)))
+@dataclass(frozen=True)
+class Profile:
+    username: str
+    display_name: str
+    department: str | None
+    roles: list[str]
 
 
-def vice_mayor_in_charge(session: Session, department: str | None) -> str | None:
-    if department is None:
-        return None
-    return session.scalar(select(Portfolio.username).where(Portfolio.department_key == department))
+def _absence_in_force(people):
+    """Each person the query names, with the absence in force for them at :now that names an acting person."""
+    people = people.subquery()
+    return (select(people.c.username, Absence.acting_username, Absence.rule)
+            .outerjoin(Absence, and_(Absence.username == people.c.username, Absence.starts_at <= bindparam("now"),
+                                     Absence.ends_at > bindparam("now"), Absence.acting_username.is_not(None)))
+            .order_by(Absence.recorded_at))
 
 
-def acting_for(session: Session, username: str, now: datetime) -> Absence | None:
-    """The absence in force for ``username`` at ``now`` that names an acting person, if any."""
-    return session.scalars(
-        select(Absence).where(Absence.username == username, Absence.starts_at <= now, Absence.ends_at > now,
-                              Absence.acting_username.is_not(None))
-        .order_by(Absence.recorded_at.desc())).first()
+_ROLE_HOLDERS = (select(UserRole.username.label("username")).join(User, User.username == UserRole.username)
+                 .where(UserRole.role_key == bindparam("role"), User.active.is_(True)))
+# Statements are built once: composing SQLAlchemy expressions costs more than running them on SQLite.
+_CANDIDATES = {
+    "person": _absence_in_force(select(User.username.label("username"))
+                                .where(User.username == bindparam("username"), User.active.is_(True))),
+    "vice_mayor": _absence_in_force(select(Portfolio.username.label("username"))
+                                    .where(Portfolio.department_key == bindparam("department"))),
+    "role": _absence_in_force(_ROLE_HOLDERS),
+    "role_in_department": _absence_in_force(_ROLE_HOLDERS.where(UserRole.department_key == bindparam("department"))),
+}
+_PROFILE = (select(User.display_name, User.department_key, UserRole.role_key)
+            .outerjoin(UserRole, UserRole.username == User.username)
+            .where(User.username == bindparam("username"), User.active.is_(True)))
+_HOLDS_ROLE = (select(UserRole.id).join(User, User.username == UserRole.username)
+               .join(Role, Role.key == UserRole.role_key)
+               .where(UserRole.username == bindparam("username"), UserRole.role_key == bindparam("role"),
+                      User.active.is_(True),
+                      or_(Role.department_scoped.is_(False), UserRole.department_key == bindparam("department")))
+               .limit(1))
 
 
-def assign(session: Session, lane: str | None, department: str | None, initiator: str,
-           now: datetime, explicit_assignee: str | None = None) -> Assignment:
-    role = role_for_lane(session, lane)
-    if explicit_assignee:
-        person = explicit_assignee
-    elif role == "initiator":
-        person = initiator
-    elif role == VICE_MAYOR and vice_mayor_in_charge(session, department):
-        person = vice_mayor_in_charge(session, department)
+def profile(conn, username: str) -> Profile:
+    """An active user with the roles they hold, in one query."""
+    rows = conn.execute(_PROFILE, {"username": username}).all()
+    if not rows:
+        raise NotFound(f"没有这个用户 / no such user: {username}")
+    roles = sorted({row.role_key for row in rows if row.role_key})
+    return Profile(username, rows[0].display_name, rows[0].department_key, roles)
+
+
+def assign(conn, lane: dict | None, department: str | None, initiator: str, now: datetime,
+           explicit_assignee: str | None = None) -> Assignment:
+    """Who a new task in ``lane`` goes to: the explicit assignee, the initiator, the vice-mayor in charge of
+    ``department``, or the one holder of the role in scope; else it waits for a holder to claim it. An
+    absent person's task goes to their acting person."""
+    role = lane["role"] if lane else None
+    if explicit_assignee or role == INITIATOR:
+        kind, params = "person", {"username": explicit_assignee or initiator}
+    elif role == VICE_MAYOR and department:
+        kind, params = "vice_mayor", {"department": department}
     elif role is not None:
-        people = holders(session, role, department)
-        person = people[0] if len(people) == 1 else None
+        kind = "role_in_department" if lane["scoped"] else "role"
+        params = {"role": role, "department": department}
     else:
-        person = None
-    return _hand_over_if_absent(session, Assignment(role, department, person), now)
-
-
-def _hand_over_if_absent(session: Session, assignment: Assignment, now: datetime) -> Assignment:
-    if assignment.assignee is None:
-        return assignment
-    absence = acting_for(session, assignment.assignee, now)
+        return Assignment(None, department, None)
+    rows = conn.execute(_CANDIDATES[kind], {**params, "now": now}).all()
+    candidates = {row.username: (row if row.acting_username else None) for row in rows}
+    if len(candidates) != 1:
+        return Assignment(role, department, None)
+    [(person, absence)] = candidates.items()
     if absence is None:
-        return assignment
-    return Assignment(assignment.role, assignment.department, absence.acting_username,
-                      handed_over_from=assignment.assignee, rule=absence.rule)
+        return Assignment(role, department, person)
+    return Assignment(role, department, absence.acting_username, handed_over_from=person, rule=absence.rule)
 
 
-def may_act_on(session: Session, username: str, role: str | None, department: str | None,
-               assignee: str | None) -> bool:
+def may_act_on(conn, username: str, role: str | None, department: str | None, assignee: str | None) -> bool:
+    """The assignee may act on a task; an unassigned task is for the active holders of its role (in its
+    department where the role is scoped)."""
     if assignee is not None:
         return assignee == username
     if role is None:
         return False
-    query = select(UserRole.id).where(UserRole.username == username, UserRole.role_key == role)
-    scoped = session.scalar(select(Role.department_scoped).where(Role.key == role))
-    if scoped:
-        query = query.where(UserRole.department_key == department)
-    return session.scalar(query) is not None
-
-
-def get_user(session: Session, username: str) -> User:
-    user = session.get(User, username)
-    if user is None or not user.active:
-        raise NotFound(f"没有这个用户 / no such user: {username}")
-    return user
-
-
-def roles_of(session: Session, username: str) -> list[str]:
-    return sorted(set(session.scalars(select(UserRole.role_key).where(UserRole.username == username))))
+    return conn.scalar(_HOLDS_ROLE, {"username": username, "role": role, "department": department}) is not None
 
 
 # --- editing the directory ------------------------------------------------------------------------

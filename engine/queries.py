@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from .clock import local_iso
 from .errors import NotFound
 from .models import AuditEvent, DefinitionVersion, Instance, TaskIndex, UserRole
-from .taskindex import task_dict
+from .store import task_dict
 
 
 def definitions(session: Session) -> list[dict]:
@@ -31,7 +31,7 @@ def actionable_by(session: Session, username: str):
 
 def tasks(session: Session, username: str | None = None, instance_id: int | None = None,
           state: str | None = "open") -> list[dict]:
-    query = select(TaskIndex)
+    query = select(TaskIndex.__table__)
     if username is not None:
         query = query.where(actionable_by(session, username))
     if instance_id is not None:
@@ -39,7 +39,7 @@ def tasks(session: Session, username: str | None = None, instance_id: int | None
     if state is not None:
         query = query.where(TaskIndex.state == state)
     query = query.order_by(TaskIndex.due_at.is_(None), TaskIndex.due_at, TaskIndex.id)
-    return [task_dict(row) for row in session.scalars(query)]
+    return [task_dict(row._mapping) for row in session.execute(query)]
 
 
 def instances(session: Session, process: str | None = None, state: str | None = None) -> list[dict]:

@@ -1,101 +1,229 @@
-"""Loading and saving instance state: task rows, header, the task index's source, timers.
+"""Loading and saving instance state with a few Core statements per command.
 
-A process-wide cache keeps recently used workflows in memory, keyed by the instance's optimistic lock
-version, so a step on a warm instance neither reads nor deserializes its whole task tree. The cache is
-only trusted when the version in the database is the version it was saved at.
+An instance's state is its row in ``instances`` (the workflow header, a data snapshot, an optimistic lock
+version), one ``instance_tasks`` row per SpiffWorkflow task, its open ``task_index`` rows and its pending
+``timers``. A process-wide cache keeps recently used instances in memory keyed by their lock version, so a
+step on a warm instance reads nothing but the rows that prove the version is current; a version that moved
+on (another process stepped the instance) makes the cache miss and the state is read from the rows.
 """
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from .bpmn import CompiledSpec, StoredState, TrackedWorkflow, pending_timers
-from .models import DefinitionVersion, Instance, InstanceTask, Timer
+from .clock import local_iso
+from .errors import Conflict, NotFound
+from .models import DefinitionVersion, Instance, InstanceTask, TaskIndex, Timer
+
+CONFLICT_MESSAGE = ("另一个操作刚刚修改了这个流程，请刷新后重试 / the instance was changed by another action at the "
+                    "same moment; reload and try again")
 
 
-class WorkflowCache:
-    def __init__(self, size: int = 256):
-        self._size = size
-        self._entries: OrderedDict[int, tuple[int, TrackedWorkflow]] = OrderedDict()
+@dataclass
+class InstanceRow:
+    id: int
+    definition_id: int
+    process_key: str
+    title: str
+    state: str
+    lock_version: int
+    started_by: str
+    error: str | None
+
+
+@dataclass
+class LiveInstance:
+    """What a command works on: the instance row, its workflow, its open task rows and pending timers."""
+    row: InstanceRow
+    tracked: TrackedWorkflow
+    open_tasks: dict[str, dict] = field(default_factory=dict)  # spiff task id -> task index row (as a dict)
+    timers: frozenset = frozenset()
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A deployed definition version; immutable once stored, so it is cached for the life of the process."""
+    id: int
+    key: str
+    version: int
+    properties: dict
+    forms: dict
+    compiled: CompiledSpec
+
+
+class DefinitionCache:
+    def __init__(self):
+        self._by_id: dict[int, Definition] = {}
         self._lock = threading.Lock()
 
-    def take(self, instance_id: int, version: int) -> TrackedWorkflow | None:
-        """Remove and return the cached workflow if it is exactly the stored version."""
-        with self._lock:
-            entry = self._entries.pop(instance_id, None)
-        if entry is None or entry[0] != version:
-            return None
-        return entry[1]
+    def get(self, conn: Connection, definition_id: int) -> Definition:
+        definition = self._by_id.get(definition_id)
+        if definition is None:
+            row = conn.execute(select(DefinitionVersion.process_key, DefinitionVersion.version,
+                                      DefinitionVersion.properties, DefinitionVersion.forms, DefinitionVersion.spec)
+                               .where(DefinitionVersion.id == definition_id)).one()
+            definition = Definition(definition_id, row.process_key, row.version, row.properties, row.forms,
+                                    CompiledSpec.from_dict(row.spec))
+            with self._lock:
+                self._by_id[definition_id] = definition
+        return definition
 
-    def put(self, instance_id: int, version: int, tracked: TrackedWorkflow) -> None:
+    def latest(self, conn: Connection, process_key: str) -> Definition:
+        definition_id = conn.scalar(select(DefinitionVersion.id).where(DefinitionVersion.process_key == process_key)
+                                    .order_by(DefinitionVersion.version.desc()).limit(1))
+        if definition_id is None:
+            raise NotFound(f"没有这个流程 / no process with the key '{process_key}' is deployed")
+        return self.get(conn, definition_id)
+
+
+class InstanceCache:
+    """Live instances by id, each trusted only at the lock version it was saved at."""
+
+    def __init__(self, size: int = 256):
+        self._size = size
+        self._entries: OrderedDict[int, LiveInstance] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, instance_id: int, version: int) -> LiveInstance | None:
         with self._lock:
-            self._entries[instance_id] = (version, tracked)
-            self._entries.move_to_end(instance_id)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+            live = self._entries.pop(instance_id, None)
+        if live is None or live.row.lock_version != version:
+            return None
+        return live
+
+    def peek(self, instance_id: int) -> LiveInstance | None:
+        with self._lock:
+            return self._entries.get(instance_id)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
 
-
-class SpecCache:
-    """Compiled specs per definition version: restored from JSON once, shared by every instance."""
-
-    def __init__(self):
-        self._specs: dict[int, CompiledSpec] = {}
-        self._lock = threading.Lock()
-
-    def get(self, definition: DefinitionVersion) -> CompiledSpec:
+    def put(self, live: LiveInstance) -> None:
         with self._lock:
-            compiled = self._specs.get(definition.id)
-        if compiled is None:
-            compiled = CompiledSpec.from_dict(definition.spec)
-            with self._lock:
-                self._specs[definition.id] = compiled
-        return compiled
+            self._entries[live.row.id] = live
+            self._entries.move_to_end(live.row.id)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
 
 
-def load_workflow(session: Session, instance: Instance, compiled: CompiledSpec, script_engine,
-                  cache: WorkflowCache) -> TrackedWorkflow:
-    tracked = cache.take(instance.id, instance.lock_version)
-    if tracked is None:
-        rows = session.execute(select(InstanceTask.task_id, InstanceTask.workflow_id, InstanceTask.body)
-                               .where(InstanceTask.instance_id == instance.id)).all()
-        state = StoredState(instance.workflow, {task_id: (workflow_id, body) for task_id, workflow_id, body in rows})
-        tracked = TrackedWorkflow.restore(compiled, state, script_engine)
-    tracked.workflow.script_engine = script_engine
-    return tracked
+# Statements are built once: composing SQLAlchemy expressions costs more than running them on SQLite.
+_INSTANCE_COLUMNS = (Instance.id, Instance.definition_id, Instance.process_key, Instance.title, Instance.state,
+                     Instance.lock_version, Instance.started_by, Instance.error)
+_TASKS = TaskIndex.__table__
+_INSTANCE_ROW = select(*_INSTANCE_COLUMNS).where(Instance.id == bindparam("id"))
+_TASK_WITH_INSTANCE = (select(_TASKS, *[column.label(f"instance_{column.key}") for column in _INSTANCE_COLUMNS])
+                       .join(Instance, Instance.id == _TASKS.c.instance_id).where(_TASKS.c.id == bindparam("id")))
+_INSERT_INSTANCE = insert(Instance).returning(Instance.id)
+_HEADER = select(Instance.workflow).where(Instance.id == bindparam("id"))
+_TASK_ROWS = (select(InstanceTask.task_id, InstanceTask.workflow_id, InstanceTask.body)
+              .where(InstanceTask.instance_id == bindparam("id")))
+_OPEN_TASKS = select(_TASKS).where(_TASKS.c.instance_id == bindparam("id"), _TASKS.c.state == "open")
+_SAVE_INSTANCE = (update(Instance)
+                  .where(Instance.id == bindparam("b_id"), Instance.lock_version == bindparam("b_expected"))
+                  .values(workflow=bindparam("b_workflow"), data=bindparam("b_data"), state=bindparam("b_state"),
+                          error=bindparam("b_error"), ended_at=bindparam("b_ended_at"),
+                          lock_version=bindparam("b_version")))
+_INSERT_TASK_ROWS = insert(InstanceTask)
+_UPDATE_TASK_ROWS = (update(InstanceTask)
+                     .where(InstanceTask.instance_id == bindparam("b_instance"),
+                            InstanceTask.task_id == bindparam("b_task"))
+                     .values(body=bindparam("b_body")))
+_DELETE_TASK_ROWS = delete(InstanceTask).where(InstanceTask.instance_id == bindparam("instance_id"),
+                                               InstanceTask.task_id.in_(bindparam("task_ids", expanding=True)))
+_DELETE_TIMERS = delete(Timer).where(Timer.instance_id == bindparam("instance_id"))
+_INSERT_TIMERS = insert(Timer)
 
 
-def save_workflow(session: Session, instance: Instance, tracked: TrackedWorkflow) -> None:
-    """Write what the step changed: the header on the instance, changed task rows, the pending timers."""
-    stored_before = tracked.stored_ids()
-    changes = tracked.changes()
-    instance.workflow = changes.header
-    inserts = [{"instance_id": instance.id, "task_id": task_id, "workflow_id": workflow_id, "body": body}
+def instance_row(conn: Connection, instance_id: int) -> InstanceRow:
+    row = conn.execute(_INSTANCE_ROW, {"id": instance_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"没有这个流程实例 / no instance {instance_id}")
+    return InstanceRow(*row)
+
+
+def task_with_instance(conn: Connection, task_id: int):
+    """A task index row and its instance's row, in one query."""
+    row = conn.execute(_TASK_WITH_INSTANCE, {"id": task_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"没有这个任务 / no task {task_id}")
+    return row, InstanceRow(*row[len(_TASKS.columns):])
+
+
+def insert_instance(conn: Connection, definition: Definition, title: str, started_by: str,
+                    now: datetime) -> InstanceRow:
+    instance_id = conn.execute(_INSERT_INSTANCE, {
+        "definition_id": definition.id, "process_key": definition.key, "title": title, "state": "running",
+        "lock_version": 1, "started_at": now, "started_by": started_by, "data": {}, "workflow": {}}).scalar_one()
+    return InstanceRow(instance_id, definition.id, definition.key, title, "running", 1, started_by, None)
+
+
+def load(conn: Connection, row: InstanceRow, compiled: CompiledSpec, script_engine, cache: InstanceCache) -> LiveInstance:
+    live = cache.take(row.id, row.lock_version)
+    if live is None:
+        live = _read(conn, row, compiled, script_engine)
+    live.row = row
+    live.tracked.workflow.script_engine = script_engine
+    return live
+
+
+def _read(conn: Connection, row: InstanceRow, compiled: CompiledSpec, script_engine) -> LiveInstance:
+    header = conn.scalar(_HEADER, {"id": row.id})
+    rows = conn.execute(_TASK_ROWS, {"id": row.id}).all()
+    state = StoredState(header, {task_id: (workflow_id, body) for task_id, workflow_id, body in rows})
+    tracked = TrackedWorkflow.restore(compiled, state, script_engine)
+    open_tasks = {task.spiff_task_id: task_dict(task._mapping)
+                  for task in conn.execute(_OPEN_TASKS, {"id": row.id}).all()}
+    return LiveInstance(row, tracked, open_tasks, frozenset(pending_timers(tracked.open_tasks())))
+
+
+def save(conn: Connection, live: LiveInstance, open_tasks: list, *, data: dict, state: str, error: str | None,
+         ended_at: datetime | None) -> None:
+    """Write what the step changed, checking the lock version: a concurrent step makes this a Conflict."""
+    stored_before = live.tracked.stored_ids()
+    changes = live.tracked.changes()
+    inserts = [{"instance_id": live.row.id, "task_id": task_id, "workflow_id": workflow_id, "body": body}
                for task_id, (workflow_id, body) in changes.upserts.items() if task_id not in stored_before]
-    updates = [{"i": instance.id, "t": task_id, "body": body}
+    updates = [{"b_instance": live.row.id, "b_task": task_id, "b_body": body}
                for task_id, (_, body) in changes.upserts.items() if task_id in stored_before]
+    version = live.row.lock_version
+    result = conn.execute(_SAVE_INSTANCE, {"b_id": live.row.id, "b_expected": version, "b_workflow": changes.header,
+                                           "b_data": data, "b_state": state, "b_error": error,
+                                           "b_ended_at": ended_at, "b_version": version + 1})
+    if result.rowcount != 1:
+        raise Conflict(CONFLICT_MESSAGE)
     if inserts:
-        session.execute(insert(InstanceTask), inserts)
+        conn.execute(_INSERT_TASK_ROWS, inserts)
     if updates:
-        session.connection().execute(
-            update(InstanceTask).where(InstanceTask.instance_id == bindparam("i"),
-                                       InstanceTask.task_id == bindparam("t")).values(body=bindparam("body")),
-            updates)
+        conn.execute(_UPDATE_TASK_ROWS, updates)
     if changes.deletes:
-        session.execute(delete(InstanceTask).where(InstanceTask.instance_id == instance.id,
-                                                   InstanceTask.task_id.in_(changes.deletes)))
-    _save_timers(session, instance.id, tracked)
+        conn.execute(_DELETE_TASK_ROWS, {"instance_id": live.row.id, "task_ids": sorted(changes.deletes)})
+    _save_timers(conn, live, frozenset(pending_timers(open_tasks)))
+    live.row.lock_version, live.row.state, live.row.error = version + 1, state, error
 
 
-def _save_timers(session: Session, instance_id: int, tracked: TrackedWorkflow) -> None:
-    session.execute(delete(Timer).where(Timer.instance_id == instance_id))
-    timers = [{"instance_id": instance_id, "spiff_task_id": task_id, "name": name, "due_at": due}
-              for task_id, name, due in pending_timers(tracked.workflow)]
+def _save_timers(conn: Connection, live: LiveInstance, timers: frozenset) -> None:
+    if timers == live.timers:
+        return
+    conn.execute(_DELETE_TIMERS, {"instance_id": live.row.id})
     if timers:
-        session.execute(insert(Timer), timers)
+        conn.execute(_INSERT_TIMERS, [{"instance_id": live.row.id, "spiff_task_id": task_id, "name": name,
+                                      "due_at": due} for task_id, name, due in timers])
+    live.timers = timers
+
+
+def task_dict(row: Mapping) -> dict:
+    """A task index row (its column values) as callers see it, times in Asia/Shanghai."""
+    return {
+        "id": row["id"], "instance": row["instance_id"], "process": row["process_key"], "name": row["name"],
+        "title": row["title"], "role": row["role"], "department": row["candidate_department"],
+        "assignee": row["assignee"], "form": row["form"], "state": row["state"],
+        "created_at": local_iso(row["created_at"]), "completed_at": local_iso(row["completed_at"]),
+        "completed_by": row["completed_by"], "due_at": local_iso(row["due_at"]), "due_note": row["due_note"],
+    }

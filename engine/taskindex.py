@@ -4,49 +4,26 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, insert, update
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.util.task import TaskState
 
 from . import directory
+from .clock import parse_instant
 from .directory import Assignment
-from .calendar import WorkingCalendar
-from .clock import local_iso, parse_instant
-from .models import Instance, TaskIndex
+from .models import TaskIndex
+from .store import Definition, LiveInstance, task_dict
 from .validation import parse_due_rule
+
+
+_CLOSE = (update(TaskIndex).where(TaskIndex.id == bindparam("row_id"))
+          .values(state=bindparam("s"), completed_at=bindparam("at"), completed_by=bindparam("by")))
+_INSERT = insert(TaskIndex).returning(TaskIndex.id, sort_by_parameter_order=True)
 
 
 def task_properties(spiff_task) -> dict[str, str]:
     extensions = getattr(spiff_task.task_spec, "extensions", None) or {}
     return extensions.get("properties", {})
-
-
-def close_finished(session: Session, instance: Instance, workflow, now: datetime) -> None:
-    """Mark the open rows whose SpiffWorkflow task is no longer ready as completed or cancelled."""
-    open_rows = session.scalars(select(TaskIndex).where(TaskIndex.instance_id == instance.id,
-                                                        TaskIndex.state == "open")).all()
-    for row in open_rows:
-        task = find_task(workflow, row.spiff_task_id)
-        if task is None or task.state != TaskState.READY:
-            _close(row, task, now)
-
-
-def open_ready(session: Session, instance: Instance, workflow, now: datetime,
-               calendar: WorkingCalendar) -> list[tuple[TaskIndex, Assignment]]:
-    """Add a row for every ready user task that has none. Every new row is worked out before any is added,
-    so a task whose assignee or due rule fails (a WorkflowTaskException naming it) adds nothing."""
-    known = set(session.scalars(select(TaskIndex.spiff_task_id).where(TaskIndex.instance_id == instance.id)))
-    opened = [_open(session, instance, task, now, calendar)
-              for task in workflow.get_tasks(state=TaskState.READY, manual=True) if str(task.id) not in known]
-    session.add_all(row for row, _ in opened)
-    session.flush()
-    return opened
-
-
-def _close(row: TaskIndex, task, now: datetime) -> None:
-    row.state = "completed" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
-    row.completed_at = row.completed_at or now
 
 
 def find_task(workflow, task_id: str):
@@ -60,26 +37,61 @@ def find_task(workflow, task_id: str):
     return None
 
 
-def _open(session: Session, instance: Instance, task, now: datetime, calendar: WorkingCalendar):
+def close_finished(conn: Connection, live: LiveInstance, now: datetime, completed_by: dict[int, str]) -> None:
+    """Mark the open rows whose SpiffWorkflow task is no longer ready as completed or cancelled;
+    ``completed_by`` names who completed which task (by index id)."""
+    closing = []
+    for spiff_id, row in list(live.open_tasks.items()):
+        task = find_task(live.tracked.workflow, spiff_id)
+        if task is not None and task.state == TaskState.READY:
+            continue
+        state = "completed" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
+        closing.append({"row_id": row["id"], "s": state, "at": now, "by": completed_by.get(row["id"])})
+        del live.open_tasks[spiff_id]
+    if closing:
+        conn.execute(_CLOSE, closing)
+
+
+def open_ready(conn: Connection, live: LiveInstance, open_tasks: list, definition: Definition, now: datetime,
+               calendar) -> list[tuple[dict, Assignment]]:
+    """Add a row for every ready user task that has none. Every new row is worked out before any is added,
+    so a task whose assignee or due rule fails (a WorkflowTaskException naming it) adds nothing.
+    ``calendar`` is called for the working-day calendar only when a due rule needs it."""
+    ready = [task for task in open_tasks
+             if task.state == TaskState.READY and task.task_spec.manual and str(task.id) not in live.open_tasks]
+    if not ready:
+        return []
+    worked_out = [_row_for(conn, live, definition, task, now, calendar) for task in ready]
+    ids = conn.execute(_INSERT, [row for row, _ in worked_out]).scalars().all()
+    opened = []
+    for row_id, (row, assignment) in zip(ids, worked_out):
+        task = task_dict({**row, "id": row_id, "completed_at": None, "completed_by": None})
+        live.open_tasks[row["spiff_task_id"]] = task
+        opened.append((task, assignment))
+    return opened
+
+
+def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task, now: datetime, calendar):
     props = task_properties(task)
-    engine = task.workflow.script_engine
-    explicit = engine.evaluate(task, props["assignee"]) if props.get("assignee") else None
-    assignment = directory.assign(session, task.task_spec.lane, task.data.get("department"),
-                                  instance.started_by, now, explicit_assignee=explicit)
+    name = task.task_spec.bpmn_name or task.task_spec.name
+    explicit = task.workflow.script_engine.evaluate(task, props["assignee"]) if props.get("assignee") else None
+    lane = definition.properties.get("lanes", {}).get(task.task_spec.lane or "")
+    assignment = directory.assign(conn, lane, task.data.get("department"), live.row.started_by, now,
+                                  explicit_assignee=explicit)
     try:
         due_at, due_note = _due(task, props, now, calendar)
     except ValueError as err:
-        raise WorkflowTaskException(f"the due time of '{task.task_spec.bpmn_name or task.task_spec.name}' "
-                                    f"cannot be worked out: {err}", task=task, exception=err) from err
-    row = TaskIndex(instance_id=instance.id, spiff_task_id=str(task.id), process_key=instance.process_key,
-                    name=task.task_spec.name, title=task.task_spec.bpmn_name or task.task_spec.name,
-                    role=assignment.role, candidate_department=assignment.department, assignee=assignment.assignee,
-                    form=props.get("formJsonSchemaFilename"), state="open", created_at=now,
-                    due_at=due_at, due_note=due_note)
+        raise WorkflowTaskException(f"the due time of '{name}' cannot be worked out: {err}",
+                                    task=task, exception=err) from err
+    row = {"instance_id": live.row.id, "spiff_task_id": str(task.id), "process_key": live.row.process_key,
+           "name": task.task_spec.name, "title": name, "role": assignment.role,
+           "candidate_department": assignment.department, "assignee": assignment.assignee,
+           "form": props.get("formJsonSchemaFilename"), "state": "open", "created_at": now,
+           "due_at": due_at, "due_note": due_note}
     return row, assignment
 
 
-def _due(task, props: dict, now: datetime, calendar: WorkingCalendar) -> tuple[datetime | None, str | None]:
+def _due(task, props: dict, now: datetime, calendar) -> tuple[datetime | None, str | None]:
     """A task's deadline from its ``dueIn`` rule, counted from ``dueFrom`` (an expression giving a recorded
     instant) or from the moment the task opens."""
     rule = props.get("dueIn")
@@ -91,16 +103,6 @@ def _due(task, props: dict, now: datetime, calendar: WorkingCalendar) -> tuple[d
         value = task.workflow.script_engine.evaluate(task, props["dueFrom"])
         start = value if isinstance(value, datetime) else parse_instant(str(value))
     if unit == "working_days":
-        result = calendar.add_working_days(start, amount)
+        result = calendar().add_working_days(start, amount)
         return result.value, result.warning()
     return start + timedelta(**{unit: amount}), None
-
-
-def task_dict(row: TaskIndex) -> dict:
-    return {
-        "id": row.id, "instance": row.instance_id, "process": row.process_key, "name": row.name,
-        "title": row.title, "role": row.role, "department": row.candidate_department, "assignee": row.assignee,
-        "form": row.form, "state": row.state, "created_at": local_iso(row.created_at),
-        "completed_at": local_iso(row.completed_at), "completed_by": row.completed_by,
-        "due_at": local_iso(row.due_at), "due_note": row.due_note,
-    }

@@ -3,12 +3,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import event
 
 from engine.commands import Engine
 from engine.errors import Conflict, Forbidden, InvalidDiagram, InvalidInput, NotFound
-from engine.models import AuditEvent, Base, DefinitionVersion
+from engine.models import Base
 
 from .conftest import PROCESSES
 
@@ -182,12 +181,18 @@ def test_two_completions_racing_one_wins_and_one_gets_a_conflict(engine, databas
     task = open_task(engine, instance, "vice_approval")["id"]
     rival = Engine(database_url, clock=clock)  # another process: its own connections and cache
 
-    def rival_completes_first(session, flush_context, instances):
-        rival.complete(task, "zhao_vice", {"decision": "同意", "opinion": "rival"})
+    def rival_completes_first(conn, cursor, statement, parameters, context, executemany):
+        """Just before this engine's first write, after it has read the instance and its task."""
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) and not raced:
+            raced.append(True)
+            rival.complete(task, "zhao_vice", {"decision": "同意", "opinion": "rival"})
 
-    event.listen(Session, "before_flush", rival_completes_first, once=True)
+    raced = []
+    event.listen(engine.db, "before_cursor_execute", rival_completes_first)
     with pytest.raises(Conflict, match="changed by another action"):
         engine.complete(task, "zhao_vice", {"decision": "不同意", "opinion": "loser"})
+    event.remove(engine.db, "before_cursor_execute", rival_completes_first)
+    assert raced
 
     shown = engine.show(instance)
     assert shown["state"] == "running"

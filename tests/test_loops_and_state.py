@@ -19,7 +19,8 @@ from engine.commands import Engine
 from engine.errors import Conflict, InstanceFailed
 from engine.models import DefinitionVersion, Instance, InstanceTask
 from engine.scripting import RestrictedScriptEngine
-from engine.store import WorkflowCache, load_workflow
+from engine import store
+from engine.store import InstanceCache
 
 FIXTURES = Path(__file__).parent / "fixtures" / "processes"
 CLERK = "zheng_clerk"
@@ -52,15 +53,15 @@ def state_dict(workflow) -> dict:
 def cached_and_stored_state(engine: Engine, instance_id: int) -> tuple[dict, dict]:
     """The workflow the last step left in the engine's cache, and the same workflow loaded from the
     database by a process that has no cache."""
-    with engine.read() as session:
-        instance = session.get(Instance, instance_id)
-        cached = engine._workflows.take(instance.id, instance.lock_version)
-        assert cached is not None, "the last step did not leave its workflow in the cache"
-        engine._workflows.put(instance.id, instance.lock_version, cached)
-        compiled = engine._specs.get(session.get(DefinitionVersion, instance.definition_id))
-        stored = load_workflow(session, instance, compiled, RestrictedScriptEngine(), WorkflowCache())
+    with engine.db.connect() as conn:
+        row = store.instance_row(conn, instance_id)
+        cached = engine._instances.peek(instance_id)
+        assert cached is not None and cached.row.lock_version == row.lock_version, \
+            "the last step did not leave its workflow in the cache"
+        compiled = engine._definitions.get(conn, row.definition_id).compiled
+        stored = store.load(conn, row, compiled, RestrictedScriptEngine(), InstanceCache())
         assert stored is not cached
-    return state_dict(cached.workflow), state_dict(stored.workflow)
+    return state_dict(cached.tracked.workflow), state_dict(stored.tracked.workflow)
 
 
 def assert_stored_state_is_complete(engine: Engine, instance_id: int, step: str) -> None:
