@@ -258,7 +258,7 @@ class TrackedWorkflow:
         current = self._fingerprints()
         dirty: set[str] = set()
         tasks = dict(self._all_tasks_by_id())
-        for task_id, (workflow_id, task) in tasks.items():
+        for task_id, (_, task) in tasks.items():
             if current[task_id] != self._stored.get(task_id) or task.state & OPEN:
                 dirty.add(task_id)
                 dirty.update(str(child) for child in task._children)

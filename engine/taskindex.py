@@ -64,7 +64,7 @@ def open_ready(conn: Connection, live: LiveInstance, open_tasks: list, definitio
     worked_out = [_row_for(conn, live, definition, task, now, calendar) for task in ready]
     ids = conn.execute(_INSERT, [row for row, _ in worked_out]).scalars().all()
     opened = []
-    for row_id, (row, assignment) in zip(ids, worked_out):
+    for row_id, (row, assignment) in zip(ids, worked_out, strict=True):
         task = task_dict({**row, "id": row_id, "completed_at": None, "completed_by": None})
         live.open_tasks[row["spiff_task_id"]] = task
         opened.append((task, assignment))

@@ -10,6 +10,7 @@ from engine.errors import Conflict, Forbidden, InvalidDiagram, InvalidInput, Not
 from engine.models import Base
 
 from .conftest import PROCESSES
+from .helpers import open_task
 
 TRIP = {"leave_kind": "出省", "destination": "上海市", "reason": "培训", "depart_at": "2026-06-08T08:00:00+08:00",
         "return_at": "2026-06-10T18:00:00+08:00", "acting_person": "ma_civil_staff"}
@@ -38,10 +39,6 @@ def replace_in(path: Path, old: str, new: str) -> None:
 def line_of(path: Path, needle: str) -> int:
     lines = path.read_text(encoding="utf-8").splitlines()
     return next(number for number, line in enumerate(lines, start=1) if needle in line)
-
-
-def open_task(engine, instance_id, name):
-    return next(t for t in engine.tasks(instance=instance_id) if t["name"] == name)
 
 
 # --- deployment ---------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -17,25 +16,12 @@ from engine.bpmn import DEPTH_GUARD, SERIALIZER, SPIFF_MAX_DEPTH
 from engine.clock import parse_instant
 from engine.commands import Engine
 from engine.errors import Conflict, InstanceFailed
-from engine.models import DefinitionVersion, Instance, InstanceTask
+from engine.models import InstanceTask
 from engine.scripting import RestrictedScriptEngine
 from engine import store
 from engine.store import InstanceCache
 
-FIXTURES = Path(__file__).parent / "fixtures" / "processes"
-CLERK = "zheng_clerk"
-
-
-def deploy(engine: Engine, name: str) -> str:
-    [result] = engine.deploy([FIXTURES / name], "admin")
-    assert result.status == "deployed"
-    return result.key
-
-
-def open_task(engine: Engine, instance_id: int, name: str) -> dict:
-    [task] = [task for task in engine.tasks(instance=instance_id) if task["name"] == name]
-    return task
-
+from .helpers import CLERK, deploy, open_task
 
 def stored_task_rows(engine: Engine, instance_id: int) -> int:
     with engine.read() as session:

@@ -7,7 +7,6 @@ Time only moves when a test moves it (``clock.set``/``clock.advance``); timers f
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,15 +16,7 @@ from engine.commands import Engine
 from engine.errors import Conflict, InstanceFailed, InvalidDiagram
 from engine.models import Instance, Timer
 
-FIXTURES = Path(__file__).parent / "fixtures" / "processes"
-CLERK = "zheng_clerk"
-
-
-def deploy(engine: Engine, name: str) -> str:
-    [result] = engine.deploy([FIXTURES / name], "admin")
-    assert result.status == "deployed"
-    return result.key
-
+from .helpers import CLERK, FIXTURES, deploy
 
 def timers_of(engine: Engine, instance_id: int) -> list[Timer]:
     with engine.read() as session:

@@ -1,0 +1,20 @@
+"""Helpers shared by the engine tests."""
+from pathlib import Path
+
+from engine.commands import Engine
+
+FIXTURES = Path(__file__).parent / "fixtures" / "processes"
+CLERK = "zheng_clerk"
+
+
+def deploy(engine: Engine, name: str) -> str:
+    """Deploy the test model ``tests/fixtures/processes/<name>`` and return its key."""
+    [result] = engine.deploy([FIXTURES / name], "admin")
+    assert result.status == "deployed"
+    return result.key
+
+
+def open_task(engine: Engine, instance_id: int, name: str) -> dict:
+    """The one open task of the instance with this BPMN id."""
+    [task] = [task for task in engine.tasks(instance=instance_id) if task["name"] == name]
+    return task
