@@ -127,3 +127,12 @@ def test_the_installed_console_script_runs(database_url, tmp_path):
     env = {**os.environ, "GOVFLOW_DATABASE_URL": database_url}
     result = subprocess.run([script, "--json", "definitions"], capture_output=True, text=True, env=env, check=True)
     assert json.loads(result.stdout) == []
+
+
+def test_demo_sets_up_a_usable_database_once(govflow):
+    first = govflow("demo")
+    assert [d["status"] for d in first["deployed"]] == ["deployed"]
+    assert len(first["started"]) == 2 and first["open_tasks"] == 2
+    again = govflow("demo")
+    assert [d["status"] for d in again["deployed"]] == ["unchanged"] and again["started"] == []
+    assert [t["name"] for t in govflow("tasks", "--as", "zhao_vice")] == ["vice_approval"]

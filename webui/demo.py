@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from engine import directory, queries
+from engine.clock import LOCAL_ZONE
 from engine.commands import Engine
 
 
@@ -29,16 +30,17 @@ def run_demo(engine: Engine, directory_path: Path, processes_path: Path) -> dict
 
 
 def _start_samples(engine: Engine) -> list[dict]:
-    now = engine.clock.now()
+    today = engine.clock.now().astimezone(LOCAL_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def local(days: int, hour: int) -> str:
+        return (today + timedelta(days=days, hours=hour)).isoformat()
+
     samples = [
         ("liu_civil", {"leave_kind": "出省", "destination": "上海市", "reason": "参加全国民政工作培训",
-                       "depart_at": (now + timedelta(days=5)).isoformat(),
-                       "return_at": (now + timedelta(days=8)).isoformat(),
+                       "depart_at": local(5, 8), "return_at": local(8, 18),
                        "contact_phone": "13800000001", "acting_person": "ma_civil_staff"}),
         ("zhao_vice", {"leave_kind": "离开市域到省内其他市(地)", "destination": "市郊调研", "reason": "带队考察养老服务",
-                       "depart_at": (now + timedelta(days=2)).isoformat(),
-                       "return_at": (now + timedelta(days=2, hours=8)).isoformat(),
-                       "acting_person": "li_exec"}),
+                       "depart_at": local(2, 8), "return_at": local(2, 18), "acting_person": "li_exec"}),
     ]
     started = []
     for actor, data in samples:
