@@ -35,7 +35,7 @@ from SpiffWorkflow.util.task import TaskState
 # SpiffWorkflow's task iterator silently stops at this depth (and then reports a false completion).
 SPIFF_MAX_DEPTH = 1000
 DEPTH_GUARD = 900
-# Compaction: once the finished single-path prefix of the tree is this long, cut it down to KEEP tasks.
+# Compaction: once a run of finished single-child tasks above an open task is this long, cut it to KEEP.
 COMPACT_AT = 60
 COMPACT_KEEP = 20
 
@@ -246,7 +246,7 @@ class TrackedWorkflow:
             yield from ((str(sp_id), task) for task in subprocess.tasks.values())
 
     def _fingerprints(self) -> dict[str, tuple]:
-        return {str(task.id): (task.state, len(task._children), task.last_state_change, task._parent)
+        return {str(task.id): (task.state, tuple(task._children), task.last_state_change, task._parent)
                 for _, task in self._all_tasks()}
 
     def stored_ids(self) -> set[str]:
@@ -274,11 +274,7 @@ class TrackedWorkflow:
     def _header(self) -> dict:
         workflow = self.workflow
         registry = SERIALIZER.registry
-        subprocesses = {}
-        for sp_id, subprocess in workflow.subprocesses.items():
-            sp = registry.convert(subprocess)
-            sp.pop("tasks")
-            subprocesses[str(sp_id)] = sp
+        subprocesses = {str(sp_id): _subprocess_header(subprocess) for sp_id, subprocess in workflow.subprocesses.items()}
         return {
             "serializer_version": SERIALIZER.VERSION,
             "data": registry.convert(registry.clean(workflow.data)),
@@ -292,25 +288,17 @@ class TrackedWorkflow:
         }
 
     def _compact(self) -> None:
-        """Drop the finished single-path prefix of the top-level tree, keeping the last COMPACT_KEEP tasks.
+        """Splice long runs of finished single-child tasks out of every task tree, keeping the COMPACT_KEEP
+        nearest each open task.
 
-        Only tasks before the first branch or open task are dropped, so joins, boundary events and
-        subprocesses (which all live below such a point) never lose what they look at."""
-        chain = []
-        task = self.workflow.task_tree
-        while task is not None and task.state & FINISHED and len(task._children) == 1 \
-                and task.id not in self.workflow.subprocesses:
-            chain.append(task)
-            task = task.children[0]
-        if len(chain) < COMPACT_AT:
-            return
-        dropped, new_root = chain[:-COMPACT_KEEP], chain[-COMPACT_KEEP]
-        for old in dropped:
-            del self.workflow.tasks[old.id]
-        new_root._parent = None
-        self.workflow.task_tree = new_root
+        Only tasks with exactly one child, finished, and owning no subprocess are removed, and the task each
+        run hangs from (the root, a split, a boundary-event parent, an open task) is kept, so joins, boundary
+        events and subprocesses never lose what they look at; a kept task's data is whole in memory, and the
+        serializer writes it against its new parent."""
+        for workflow in (self.workflow, *self.workflow.subprocesses.values()):
+            _splice_finished_runs(workflow, self.workflow.subprocesses)
         if self.workflow.last_task is not None and self.workflow.last_task.id not in self.workflow.tasks:
-            self.workflow.last_task = new_root
+            self.workflow.last_task = None
 
     def open_tasks(self) -> list:
         """Every ready, waiting, started or failed task, top level and subprocesses, in one pass over the
@@ -324,8 +312,9 @@ class TrackedWorkflow:
                 raise DepthLimitError(
                     f"task '{task.task_spec.bpmn_name or task.task_spec.name}' is at depth {task.depth} of the "
                     f"task tree; SpiffWorkflow stops looking at depth {SPIFF_MAX_DEPTH} and would report a "
-                    f"false completion. Model the repetition so it does not deepen the tree (for example as "
-                    f"a loop or multi-instance task) or split the work into separate instances.")
+                    f"false completion. Finished rounds of a loop are compacted away, but here the rounds leave "
+                    f"branches open (for example a parallel split whose other branch never finishes): close "
+                    f"those branches in the model, or split the work into separate instances.")
         if self.workflow.is_completed() and not self._reached_end():
             raise FalseCompletionError("SpiffWorkflow reported the instance completed, but its process never "
                                        "reached an end event")
@@ -333,6 +322,42 @@ class TrackedWorkflow:
     def _reached_end(self) -> bool:
         return any(task.task_spec.name == "End" and task.state == TaskState.COMPLETED
                    for task in self.workflow.tasks.values())
+
+
+def _splice_finished_runs(workflow, subprocesses) -> None:
+    root = workflow.task_tree
+    removable = {task.id for task in workflow.tasks.values()
+                 if task.state & FINISHED and len(task._children) == 1 and task is not root
+                 and task.id not in subprocesses}
+    for task in [t for t in workflow.tasks.values() if t.state & OPEN]:
+        run, node = [], task.parent
+        while node is not None and node.id in removable:
+            run.append(node)
+            node = node.parent
+        removable.difference_update(t.id for t in run)
+        if len(run) < COMPACT_AT or node is None:
+            continue
+        kept, dropped = run[COMPACT_KEEP - 1], run[COMPACT_KEEP:]
+        node._children = [kept.id if child == dropped[-1].id else child for child in node._children]
+        kept._parent = node.id
+        for old in dropped:
+            del workflow.tasks[old.id]
+
+
+def _subprocess_header(subprocess) -> dict:
+    """What the serializer writes for a subprocess, without its tasks (they are rows of their own)."""
+    registry = SERIALIZER.registry
+    return {
+        "typename": registry.typenames[type(subprocess)],
+        "data": registry.convert(registry.clean(subprocess.data)),
+        "correlations": subprocess.correlations,
+        "last_task": str(subprocess.last_task.id) if subprocess.last_task is not None else None,
+        "success": subprocess.success,
+        "completed": subprocess.completed,
+        "root": str(subprocess.task_tree.id),
+        "parent_task_id": str(subprocess.parent_task_id),
+        "spec": subprocess.spec.name,
+    }
 
 
 def _parents_first(tasks: dict[str, dict], root: str) -> dict[str, dict]:
