@@ -1,0 +1,454 @@
+#!/usr/bin/env python
+"""Does one timer worker pass cost the same however many other instances are waiting on timers?
+
+Run by hand (never part of the test suite); it prints figures and always exits 0:
+
+    .venv/bin/python bench/timers.py                      # SQLite and PostgreSQL, a few minutes
+    .venv/bin/python bench/timers.py --skip-postgres      # SQLite only
+    .venv/bin/python bench/timers.py --waiting 2000       # a quicker run
+
+Every instance runs bench/fixtures/timer_wait: start, a 20-minute timer, the user task 办理, end.
+Scenario A: ``--waiting`` (10,000) instances whose timers are not due at the measured instant, plus
+``--due`` (100) whose timers are. Scenario B: ``--baseline-waiting`` (100) not due, plus the same 100 due.
+What is timed is one ``Engine.fire_due_timers()`` at that instant on a fresh Engine (empty caches, so each
+due instance is read from its rows); the median of ``--samples`` passes is kept, each pass with a freshly
+armed set of due instances. Target: pass A / pass B < 2. The due-timer query is also timed on its own,
+and on PostgreSQL its EXPLAIN plan is printed to show the index on timers.due_at at work.
+
+All instances are seeded through ``Engine.start`` (no row cloning); bench/README.md explains every figure.
+The engines run on fixed clocks; only the timing here reads the real time (``time.perf_counter``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import sqlalchemy  # noqa: E402
+from sqlalchemy import create_engine, event, func, select, text  # noqa: E402
+
+from engine import directory  # noqa: E402
+from engine.clock import Clock, local_iso, parse_instant  # noqa: E402
+from engine.commands import Engine  # noqa: E402
+from engine.db import normalise_url  # noqa: E402
+from engine.models import Instance, TaskIndex, Timer  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DIRECTORY_FILE = ROOT / "processes" / "directory.json"
+PROCESS = "timer_wait"             # bench/fixtures/timer_wait: a 20-minute timer, then the user task 办理
+NEXT_TASK = "handle"               # the user task a fired instance must have open
+NOW = "2026-06-01T09:00:00+08:00"  # the measured instant, a Monday
+WAITING_STARTED = timedelta(0)             # not due: started at NOW, due at NOW + 20 min
+DUE_STARTED = timedelta(minutes=-30)       # due: started at NOW - 30 min, due at NOW - 10 min
+USER = "zheng_clerk"               # holds office_clerk, the role of the lane 办公室文秘
+SCHEMA = "govflow_bench_timers"
+QUERY_REPEATS = 20                 # executions of the due-timer query per sample
+
+TARGET_RATIO = 2.0
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+def ms(seconds: float) -> float:
+    return seconds * 1000.0
+
+
+def median_ms(samples: list[float]) -> float:
+    return ms(statistics.median(samples))
+
+
+def timed(fn):
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+class Report:
+    """Rows of (figure, value, unit, target, verdict), printed as one table per section."""
+
+    def __init__(self):
+        self.sections: list[tuple[str, list[tuple]]] = []
+        self.verdicts: list[tuple[str, str]] = []
+        self.notes: list[tuple[str, list[str]]] = []
+
+    def section(self, title: str) -> None:
+        self.sections.append((title, []))
+
+    def row(self, figure: str, value, unit: str = "", target: str = "", verdict: str = "") -> None:
+        self.sections[-1][1].append((figure, value, unit, target, verdict))
+
+    def ratio(self, figure: str, value: float, limit: float) -> None:
+        verdict = "PASS" if value < limit else "MISS"
+        self.row(figure, value, "x", f"< {limit:g}", verdict)
+        self.verdicts.append((figure, f"{value:.2f} (target < {limit:g}): {verdict}"))
+
+    def note(self, title: str, lines: list[str]) -> None:
+        self.notes.append((title, lines))
+
+    def print(self) -> None:
+        for title, rows in self.sections:
+            print()
+            print(title)
+            print("-" * len(title))
+            width = max([len(r[0]) for r in rows] + [10])
+            print(f"  {'figure':<{width}}  {'value':>10}  {'unit':<6} {'target':<8} result")
+            for figure, value, unit, target, verdict in rows:
+                shown = f"{value:10.3f}" if isinstance(value, float) else f"{value!s:>10}"
+                print(f"  {figure:<{width}}  {shown}  {unit:<6} {target:<8} {verdict}".rstrip())
+        for title, lines in self.notes:
+            print()
+            print(title)
+            print("-" * len(title))
+            for line in lines:
+                print(f"  {line}")
+        if self.verdicts:
+            print()
+            print("Targets")
+            print("-------")
+            for figure, verdict in self.verdicts:
+                print(f"  {figure}: {verdict}")
+
+
+class StatementCounter:
+    """Counts the SQL statements sent through ``db`` while active (BEGIN/COMMIT are not statements)."""
+
+    def __init__(self, db):
+        self.db, self.count = db, 0
+
+    def _count(self, *_args):
+        self.count += 1
+
+    def __enter__(self):
+        event.listen(self.db, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *_exc):
+        event.remove(self.db, "before_cursor_execute", self._count)
+
+
+def load_directory() -> dict:
+    """The demo directory without passwords: the benchmark logs nobody in, so it skips the hashing."""
+    data = json.loads(DIRECTORY_FILE.read_text(encoding="utf-8"))
+    data["users"] = [{k: v for k, v in user.items() if k != "password"} for user in data.get("users", [])]
+    return data
+
+
+def due_query(now):
+    """The statement Engine.fire_due_timers runs: the due timers of running instances, oldest first."""
+    return (select(Timer.instance_id, Timer.name).join(Instance, Instance.id == Timer.instance_id)
+            .where(Timer.due_at <= now, Instance.state == "running").order_by(Timer.due_at))
+
+
+# --- one database ------------------------------------------------------------------------------------
+
+class TimerBench:
+    """The seeding engine of one database (its clock moves between the two start instants) and the
+    measured passes, each on a fresh Engine whose clock stays at NOW."""
+
+    def __init__(self, name: str, url: str, databases: list):
+        self.name, self.url, self.databases = name, url, databases
+        self.now = parse_instant(NOW)
+        self.seed_clock = Clock(self.now)
+        self.seeder = Engine(url, clock=self.seed_clock)
+        databases.append(self.seeder.db)
+        self.seeder.migrate()
+        with self.seeder.unit_of_work() as uow:
+            directory.load(uow.session, load_directory())
+        for result in self.seeder.deploy([FIXTURES / PROCESS], "admin"):
+            if result.status != "deployed":
+                raise RuntimeError(f"{result.key} was not deployed: {result.status}")
+        self.waiting = 0
+        self.seed_seconds = 0.0
+        self.seeded = 0
+
+    def start(self, count: int, started: timedelta) -> list[int]:
+        """Start ``count`` instances with the seeding clock at NOW + ``started``; each waits on its timer."""
+        self.seed_clock.set(self.now + started)
+        ids = []
+        began = time.perf_counter()
+        for _ in range(count):
+            result = self.seeder.start(PROCESS, USER, {})
+            if result["state"] != "running" or result["tasks"]:
+                raise RuntimeError(f"instance {result['instance']} is not waiting on its timer: {result}")
+            ids.append(result["instance"])
+        self.seed_seconds += time.perf_counter() - began
+        self.seeded += count
+        self.seed_clock.set(self.now)
+        return ids
+
+    def grow_waiting(self, total: int) -> None:
+        """Bring the instances waiting on a timer that is not due at NOW up to ``total``."""
+        if total > self.waiting:
+            self.start(total - self.waiting, WAITING_STARTED)
+            self.waiting = total
+        if self.seeder.db.dialect.name == "postgresql":
+            with self.seeder.db.begin() as conn:  # fresh planner statistics, as autovacuum would keep them
+                conn.execute(text("ANALYZE timers; ANALYZE instances"))
+
+    def analyze(self) -> None:
+        """Give SQLite planner statistics (GovFlow never does; PostgreSQL's autovacuum does), then drop the
+        pooled connections so new ones read them."""
+        with self.seeder.db.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        self.seeder.db.dispose()
+
+    def time_query(self) -> float:
+        """The due-timer query alone on a warm connection: the median of QUERY_REPEATS executions."""
+        samples = []
+        with self.seeder.db.connect() as conn:
+            for _ in range(QUERY_REPEATS):
+                elapsed, _ = timed(lambda: conn.execute(due_query(self.now)).all())
+                samples.append(elapsed)
+        return statistics.median(samples)
+
+    def explain(self) -> list[str]:
+        """The query plan of the due-timer query, as the database reports it."""
+        with self.seeder.db.connect() as conn:
+            compiled = due_query(self.now).compile(dialect=conn.dialect)
+            params = dict(compiled.params)
+            if conn.dialect.name == "postgresql":
+                rows = conn.exec_driver_sql("EXPLAIN " + str(compiled), params).all()
+                return [row[0] for row in rows]
+            # SQLite stores instants as naive UTC text; the plan does not depend on the value
+            params = [self.now.replace(tzinfo=None).isoformat(sep=" ") if key.startswith("due_at") else value
+                      for key, value in params.items()]
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), tuple(params)).all()
+            return [row[-1] for row in rows]
+
+    def not_due_versions(self) -> tuple:
+        """How many instances wait on a timer that is not due, and the sum of their lock versions: a pass
+        that stepped any of them would change the sum."""
+        with self.seeder.db.connect() as conn:
+            return tuple(conn.execute(select(func.count(), func.sum(Instance.lock_version))
+                                      .join(Timer, Timer.instance_id == Instance.id)
+                                      .where(Timer.due_at > self.now)).one())
+
+    def fresh_engine(self) -> Engine:
+        """A new Engine at NOW: empty definition and instance caches. Its pool gets one connection opened
+        (SELECT 1) before the pass, so the pass does not pay for connecting."""
+        engine = Engine(self.url, clock=Clock(self.now))
+        self.databases.append(engine.db)
+        with engine.db.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return engine
+
+    def sample(self, due: int, count_statements: bool = False) -> dict:
+        """Arm ``due`` instances, time one pass on a fresh Engine, check every one of them advanced and
+        nothing else was touched."""
+        armed = self.start(due, DUE_STARTED)
+        before = self.not_due_versions()
+        query = self.time_query()
+        engine = self.fresh_engine()
+        try:
+            if count_statements:
+                with StatementCounter(engine.db) as counter:
+                    elapsed, fired = timed(engine.fire_due_timers)
+            else:
+                counter = None
+                elapsed, fired = timed(engine.fire_due_timers)
+            loaded = sorted(engine._instances._entries)  # what the pass loaded (cache holds 256)
+        finally:
+            engine.db.dispose()
+        self.verify(armed, fired, loaded, before)
+        return {"pass": elapsed, "query": query, "statements": counter.count if counter else None}
+
+    def verify(self, armed: list[int], fired: list[dict], loaded: list[int], before: tuple) -> None:
+        problems = []
+        if sorted(f["instance"] for f in fired) != sorted(armed):
+            problems.append(f"the pass fired {len(fired)} instances, not the {len(armed)} armed")
+        bad = [f for f in fired if f["result"] != "fired"]
+        if bad:
+            problems.append(f"{len(bad)} timers did not fire, e.g. {bad[0]}")
+        if loaded != sorted(armed):
+            problems.append(f"the pass loaded {len(loaded)} instances, {len(set(loaded) - set(armed))} not due")
+        with self.seeder.db.connect() as conn:
+            left = conn.scalar(select(func.count()).select_from(Timer).where(Timer.instance_id.in_(armed)))
+            opened = conn.scalar(select(func.count()).select_from(TaskIndex)
+                                 .where(TaskIndex.instance_id.in_(armed), TaskIndex.name == NEXT_TASK,
+                                        TaskIndex.state == "open"))
+            running = conn.scalar(select(func.count()).select_from(Instance)
+                                  .where(Instance.id.in_(armed), Instance.state == "running"))
+            pending = conn.scalar(select(func.count()).select_from(Timer))
+        if left:
+            problems.append(f"{left} fired instances still have a timer row")
+        if opened != len(armed) or running != len(armed):
+            problems.append(f"only {opened} of {len(armed)} fired instances have {NEXT_TASK} open "
+                            f"({running} running)")
+        if pending != self.waiting:
+            problems.append(f"{pending} timers pending, expected {self.waiting}")
+        if self.not_due_versions() != before:
+            problems.append("the pass changed instances whose timers were not due")
+        if problems:
+            raise RuntimeError(f"{self.name}: " + "; ".join(problems))
+
+    def scenario(self, waiting: int, due: int, samples: int, warmup: int) -> dict:
+        self.grow_waiting(waiting)
+        for _ in range(warmup):
+            self.sample(due)
+        results = [self.sample(due) for _ in range(samples)]
+        counted = self.sample(due, count_statements=True)
+        plan = self.explain()
+        return {"passes": [r["pass"] for r in results], "queries": [r["query"] for r in results],
+                "statements": counted["statements"], "plan": plan}
+
+
+# --- the run ------------------------------------------------------------------------------------------
+
+def postgres_schema_url(base: str) -> str:
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}options=-csearch_path%3D{SCHEMA}"
+
+
+def recreate_schema(base: str, drop_only: bool = False) -> None:
+    admin = create_engine(normalise_url(base))
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
+            if not drop_only:
+                conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
+    finally:
+        admin.dispose()
+
+
+def server_version(url: str) -> str:
+    db = create_engine(normalise_url(url))
+    try:
+        with db.connect() as conn:
+            return conn.execute(text("SHOW server_version")).scalar()
+    finally:
+        db.dispose()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--waiting", type=int, default=10000,
+                        help="scenario A: instances waiting on timers not due at the measured instant (default 10000)")
+    parser.add_argument("--due", type=int, default=100, help="instances whose timers are due, per pass (default 100)")
+    parser.add_argument("--baseline-waiting", type=int, default=100,
+                        help="scenario B: instances waiting on timers not due (default 100)")
+    parser.add_argument("--samples", type=int, default=3, help="timed passes per scenario (default 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed passes first, per scenario (default 1)")
+    parser.add_argument("--skip-postgres", action="store_true", help="measure SQLite only")
+    parser.add_argument("--postgres-url", default=os.environ.get("GOVFLOW_BENCH_POSTGRES_URL", "postgresql:///test"),
+                        help=f"PostgreSQL database; the schema {SCHEMA} is created in it and dropped after "
+                             "(default $GOVFLOW_BENCH_POSTGRES_URL or postgresql:///test)")
+    args = parser.parse_args(argv)
+    if args.due < 1 or args.samples < 1 or args.warmup < 0:
+        parser.error("--due and --samples must be at least 1, --warmup at least 0")
+    if not 0 <= args.baseline_waiting <= args.waiting:
+        parser.error("--baseline-waiting must be between 0 and --waiting")
+
+    began = time.perf_counter()
+    report = Report()
+    print(f"GovFlow timer pass benchmark: A = {args.waiting} waiting + {args.due} due, B = "
+          f"{args.baseline_waiting} waiting + {args.due} due; median of {args.samples} passes each "
+          f"(after {args.warmup} untimed)")
+    print(f"Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, SpiffWorkflow "
+          f"{_version('SpiffWorkflow')}, {platform.machine()}, {os.cpu_count()} CPUs; measured instant {NOW}")
+
+    postgres = None
+    if not args.skip_postgres:
+        try:
+            recreate_schema(args.postgres_url)
+            postgres = postgres_schema_url(args.postgres_url)
+            print(f"PostgreSQL {server_version(postgres)} at {args.postgres_url}, schema {SCHEMA}")
+        except Exception as err:  # a measurement run: say why and go on without it
+            print(f"PostgreSQL is not reachable at {args.postgres_url} ({type(err).__name__}: "
+                  f"{str(err).splitlines()[0]}); measuring without it")
+            postgres = None
+
+    databases: list = []  # every SQLAlchemy engine opened, disposed of at the end
+    try:
+        with tempfile.TemporaryDirectory(prefix="govflow-bench-") as tmp:
+            try:
+                targets = [("SQLite", f"sqlite:///{Path(tmp) / 'govflow.db'}")]
+                if postgres is not None:
+                    targets.append(("PostgreSQL", postgres))
+                for name, url in targets:
+                    run(args, report, name, url, databases)
+            finally:
+                for db in databases:
+                    db.dispose()
+    except Exception:
+        traceback.print_exc()
+        print("\nThe benchmark stopped early; the figures measured so far follow.")
+    finally:
+        if postgres is not None:
+            try:
+                recreate_schema(args.postgres_url, drop_only=True)
+            except Exception as err:
+                print(f"could not drop schema {SCHEMA}: {err}")
+    report.print()
+    print(f"\nwhole run: {time.perf_counter() - began:.1f} s")
+    return 0
+
+
+def run(args, report: Report, name: str, url: str, databases: list) -> None:
+    print(f"\n{name}: seeding and measuring ...", flush=True)
+    bench = TimerBench(name, url, databases)
+    # B first, then the same database grows to A: only the instances waiting on timers differ
+    b = bench.scenario(args.baseline_waiting, args.due, args.samples, args.warmup)
+    print(f"  B ({args.baseline_waiting} waiting): passes {_list_ms(b['passes'])} ms", flush=True)
+    a = bench.scenario(args.waiting, args.due, args.samples, args.warmup)
+    print(f"  A ({args.waiting} waiting): passes {_list_ms(a['passes'])} ms", flush=True)
+
+    pass_a, pass_b = median_ms(a["passes"]), median_ms(b["passes"])
+    report.section(f"{name}: one worker pass (Engine.fire_due_timers) at {local_iso(bench.now)}, "
+                   f"median of {args.samples}")
+    report.row(f"A: pass, {args.waiting} waiting + {args.due} due", pass_a, "ms", "", _list_ms(a["passes"]))
+    report.row(f"B: pass, {args.baseline_waiting} waiting + {args.due} due", pass_b, "ms", "",
+               _list_ms(b["passes"]))
+    report.ratio(f"{name}: pass A / pass B", pass_a / pass_b, TARGET_RATIO)
+    report.row("  A per fired instance", pass_a / args.due, "ms")
+    report.row("  B per fired instance", pass_b / args.due, "ms")
+    report.row("due-timer query alone, A", median_ms(a["queries"]), "ms", "", "information")
+    report.row("due-timer query alone, B", median_ms(b["queries"]), "ms", "", "information")
+    report.row("SQL statements per pass, A", a["statements"], "stmts", "", "information")
+    report.row("SQL statements per pass, B", b["statements"], "stmts", "", "information")
+    report.row("instances seeded with Engine.start", bench.seeded, "", "",
+               f"{bench.seed_seconds:.1f} s, {ms(bench.seed_seconds / bench.seeded):.2f} ms each")
+    report.row("every pass checked", "yes", "", "", f"{args.due} fired, {NEXT_TASK} open, timers gone, "
+                                                   "others untouched")
+    title = "EXPLAIN" if name == "PostgreSQL" else "EXPLAIN QUERY PLAN"
+    _plan_row(report, "plan uses ix_timers_due_at (A)", a["plan"])
+    report.note(f"{name}: {title} of the due-timer query with {args.waiting} waiting", a["plan"])
+    if name == "SQLite":  # information: what planner statistics would change (the engine never runs ANALYZE)
+        bench.start(args.due, DUE_STARTED)
+        bench.analyze()
+        query, plan = bench.time_query(), bench.explain()
+        report.row("  after ANALYZE: query alone, A", ms(query), "ms", "", "information")
+        _plan_row(report, "  after ANALYZE: plan uses ix_timers_due_at", plan)
+        report.note(f"{name}: {title} with {args.waiting} waiting, after ANALYZE (information only)", plan)
+
+
+def _plan_row(report: Report, figure: str, plan: list[str]) -> None:
+    index_lines = [line.strip() for line in plan if "ix_timers_due_at" in line]
+    report.row(figure, "yes" if index_lines else "NO", "", "", index_lines[0] if index_lines else "")
+
+
+def _list_ms(samples: list[float]) -> str:
+    return ", ".join(f"{ms(s):.1f}" for s in samples)
+
+
+def _version(package: str) -> str:
+    try:
+        from importlib.metadata import version
+        return version(package)
+    except Exception:
+        return "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
