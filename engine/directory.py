@@ -2,7 +2,8 @@
 
 A lane in a diagram names a role (by key or Chinese name). A task in that lane goes to the one person
 who holds the role in scope, or stays with the role (and department) for someone to claim. The
-"vice-mayor in charge" is the vice-mayor whose portfolio contains the instance's department. While an
+"vice-mayor in charge" is the vice-mayor whose portfolio contains the instance's department. A role with a
+duty roster entry in force (the duty office, the leader on duty) gives its tasks to the person on duty. While an
 assignee has an approved absence in force, their new tasks go to the acting person.
 """
 from __future__ import annotations
@@ -11,15 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from argon2 import PasswordHasher
-from sqlalchemy import and_, bindparam, delete, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, and_, bindparam, delete, literal_column, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from .errors import InvalidInput, NotFound
-from .models import Absence, Department, Portfolio, Role, User, UserRole
+from .models import Absence, Department, DutyRoster, Portfolio, Role, User, UserRole
 
 INITIATOR = "initiator"
 INITIATOR_LANES = {INITIATOR, "申请人", "发起人"}
 VICE_MAYOR = "vice_mayor"
+# How an assignee was chosen (Assignment.assigned_by, stored in task_index.assigned_by).
+EXPLICIT, BY_INITIATOR, PORTFOLIO, ROSTER, ROLE, ABSENCE = "explicit", "initiator", "portfolio", "roster", "role", "absence"
 _HASHER = PasswordHasher()
 
 
@@ -30,6 +33,11 @@ class Assignment:
     assignee: str | None
     handed_over_from: str | None = None
     rule: str | None = None
+    # explicit | initiator | portfolio | roster | role | absence; None only for a task in no known role's lane.
+    # "role" also covers a task left unassigned for the role's holders to claim. An absent person's task that
+    # goes to the acting person is "absence", except when the absentee was the person on duty: it stays
+    # "roster", so the duty hand-over keeps moving it with the roster (duty tasks follow the shift).
+    assigned_by: str | None = None
 
 
 def role_for_lane(session, lane: str | None) -> dict | None:
@@ -56,25 +64,67 @@ class Profile:
 
 
 def _absence_in_force(people):
-    """Each person the query names, with the absence in force for them at :now that names an acting person."""
+    """Each person the query names (with the rule that named them), and the absence in force for them at :now
+    that names an acting person."""
     people = people.subquery()
-    return (select(people.c.username, Absence.acting_username, Absence.rule)
+    return (select(people.c.username, people.c.source, Absence.acting_username, Absence.rule)
             .outerjoin(Absence, and_(Absence.username == people.c.username, Absence.starts_at <= bindparam("now"),
                                      Absence.ends_at > bindparam("now"), Absence.acting_username.is_not(None)))
             .order_by(Absence.recorded_at))
 
 
-_ROLE_HOLDERS = (select(UserRole.username.label("username")).join(User, User.username == UserRole.username)
-                 .where(UserRole.role_key == bindparam("role"), User.active.is_(True)))
+def _source(name: str):
+    return literal_column(f"'{name}'", String).label("source")
+
+
+def _duty_entries(scoped: bool):
+    """The roster entries for :role in force at :now whose person is active and still holds the role (in
+    :department when the role is scoped): someone who lost the role is no longer put on duty by the roster.
+    Its own aliases and no auto-correlation: it is nested in statements that read the same tables."""
+    entry, person, held = aliased(DutyRoster), aliased(User), aliased(UserRole)
+    holds_role = (select(held.id).where(held.username == entry.username, held.role_key == entry.role_key)
+                  .correlate(entry))
+    if scoped:
+        holds_role = holds_role.where(held.department_key == bindparam("department"))
+    entries = (select(entry.id).join(person, person.username == entry.username)
+               .where(entry.role_key == bindparam("role"), entry.starts_at <= bindparam("now"),
+                      entry.ends_at > bindparam("now"), person.active.is_(True), holds_role.exists())
+               .correlate(None))
+    return entries, entry
+
+
+def _latest(entries):
+    entries, entry = entries
+    return entries.order_by(entry.starts_at.desc(), entry.id.desc()).limit(1).scalar_subquery()
+
+
+def _on_duty_and_holders(scoped: bool):
+    """The person on duty for :role at :now (of overlapping entries, the one that started latest) and the
+    role's active holders, each row naming its source; assign() takes the person on duty when there is one.
+    One statement, so assign() stays one query per task whether or not the role is rostered: the roster
+    lookup is an index range scan on ix_duty_roster_role_span that finds nothing at once for an unrostered
+    role, and a role has few holders. (Leaving the holders out in SQL when someone is on duty would repeat
+    the roster subquery and its parameters, which costs more than reading those few rows.)"""
+    on_duty = (select(DutyRoster.username.label("username"), _source(ROSTER))
+               .where(DutyRoster.id == _latest(_duty_entries(scoped))))
+    holders = (select(UserRole.username.label("username"), _source(ROLE))
+               .join(User, User.username == UserRole.username)
+               .where(UserRole.role_key == bindparam("role"), User.active.is_(True)))
+    if scoped:
+        holders = holders.where(UserRole.department_key == bindparam("department"))
+    return union_all(on_duty, holders)
+
+
 # Statements are built once: composing SQLAlchemy expressions costs more than running them on SQLite.
 _CANDIDATES = {
-    "person": _absence_in_force(select(User.username.label("username"))
+    "person": _absence_in_force(select(User.username.label("username"), _source("person"))
                                 .where(User.username == bindparam("username"), User.active.is_(True))),
-    "vice_mayor": _absence_in_force(select(Portfolio.username.label("username"))
+    "vice_mayor": _absence_in_force(select(Portfolio.username.label("username"), _source(PORTFOLIO))
                                     .where(Portfolio.department_key == bindparam("department"))),
-    "role": _absence_in_force(_ROLE_HOLDERS),
-    "role_in_department": _absence_in_force(_ROLE_HOLDERS.where(UserRole.department_key == bindparam("department"))),
+    "role": _absence_in_force(_on_duty_and_holders(scoped=False)),
+    "role_in_department": _absence_in_force(_on_duty_and_holders(scoped=True)),
 }
+_ON_DUTY = select(DutyRoster).where(DutyRoster.id == _latest(_duty_entries(scoped=False)))
 _PROFILE = (select(User.display_name, User.department_key, UserRole.role_key)
             .outerjoin(UserRole, UserRole.username == User.username)
             .where(User.username == bindparam("username"), User.active.is_(True)))
@@ -95,29 +145,40 @@ def profile(conn, username: str) -> Profile:
     return Profile(username, rows[0].display_name, rows[0].department_key, roles)
 
 
-def assign(conn, lane: dict | None, department: str | None, initiator: str, now: datetime,
+def assign(conn, lane: dict | None, department: str | None, initiator: str | None, now: datetime,
            explicit_assignee: str | None = None) -> Assignment:
     """Who a new task in ``lane`` goes to: the explicit assignee, the initiator, the vice-mayor in charge of
-    ``department``, or the one holder of the role in scope; else it waits for a holder to claim it. An
-    absent person's task goes to their acting person."""
+    ``department``, the person on duty for the role at ``now`` (duty roster), or the one holder of the role in
+    scope; else it waits for a holder to claim it. An absent person's task goes to their acting person.
+    One query."""
     role = lane["role"] if lane else None
     if explicit_assignee or role == INITIATOR:
         kind, params = "person", {"username": explicit_assignee or initiator}
+        chosen_by = EXPLICIT if explicit_assignee else BY_INITIATOR
     elif role == VICE_MAYOR and department:
-        kind, params = "vice_mayor", {"department": department}
+        kind, params, chosen_by = "vice_mayor", {"department": department}, PORTFOLIO
     elif role is not None:
         kind = "role_in_department" if lane["scoped"] else "role"
-        params = {"role": role, "department": department}
+        params, chosen_by = {"role": role, "department": department}, ROLE
     else:
-        return Assignment(None, department, None)
+        return Assignment(None, department, None, assigned_by=None)
     rows = conn.execute(_CANDIDATES[kind], {**params, "now": now}).all()
+    if any(row.source == ROSTER for row in rows):
+        rows, chosen_by = [row for row in rows if row.source == ROSTER], ROSTER
     candidates = {row.username: (row if row.acting_username else None) for row in rows}
     if len(candidates) != 1:
-        return Assignment(role, department, None)
+        return Assignment(role, department, None, assigned_by=ROLE if role is not None else None)
     [(person, absence)] = candidates.items()
     if absence is None:
-        return Assignment(role, department, person)
-    return Assignment(role, department, absence.acting_username, handed_over_from=person, rule=absence.rule)
+        return Assignment(role, department, person, assigned_by=chosen_by)
+    return Assignment(role, department, absence.acting_username, handed_over_from=person, rule=absence.rule,
+                      assigned_by=ROSTER if chosen_by == ROSTER else ABSENCE)
+
+
+def on_duty(conn, role: str, now: datetime):
+    """The duty roster entry in force for ``role`` at ``now`` (of overlapping entries, the one that started
+    latest; only entries whose person is active and holds the role count), or None."""
+    return conn.execute(_ON_DUTY, {"role": role, "now": now}).one_or_none()
 
 
 def may_act_on(conn, username: str, role: str | None, department: str | None, assignee: str | None) -> bool:

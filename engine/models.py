@@ -87,6 +87,22 @@ class Absence(Base):
     recorded_at: Mapped[datetime]
 
 
+class DutyRoster(Base):
+    """Who is on duty for a role over a half-open span [starts_at, ends_at): while an entry is in force, the
+    role's new tasks go to the rostered person (004 第七十六条: the duty office's tasks belong to whoever is
+    on duty at that moment). Where entries overlap, the one that started latest is in force."""
+    __tablename__ = "duty_roster"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    role_key: Mapped[str] = mapped_column(ForeignKey("roles.key"))
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(String(256), default="")
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+    __table_args__ = (Index("ix_duty_roster_role_span", "role_key", "starts_at", "ends_at"),)
+
+
 class CalendarOverride(Base):
     __tablename__ = "calendar_overrides"
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -159,6 +175,11 @@ class TaskIndex(Base):
     completed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     due_at: Mapped[datetime | None] = mapped_column(nullable=True)
     due_note: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # The instant the step was actually made (a phone call's time), when it differs from completed_at.
+    done_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # How the assignee was chosen (directory.Assignment.assigned_by): explicit, initiator, portfolio, roster,
+    # role or absence; the duty hand-over moves only the "roster" rows.
+    assigned_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
     __table_args__ = (
         Index("ix_task_index_assignee_state_due", "assignee", "state", "due_at"),
         Index("ix_task_index_role_state_due", "role", "state", "due_at"),
