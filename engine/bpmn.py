@@ -65,8 +65,9 @@ def timer_instant(value: str) -> datetime:
 
 
 class _ClockTimer:
-    """A timer whose due instant is worked out once, when it is reached, and compared with GovFlow's clock.
-    A value from task data that is not a usable time fails the instance with the timer named."""
+    """A timer whose due instant is worked out once, when it is reached, and compared with GovFlow's clock:
+    it fires from that instant on. A value from task data that is not a usable time fails the instance
+    with the timer named."""
 
     expected = ""
 

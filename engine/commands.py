@@ -14,26 +14,30 @@ import json
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import audit, deploy as deployment, directory, forms, queries, store, taskindex
+from . import audit, compliance, deploy as deployment, directory, forms, queries, store, taskindex
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
 from .clock import Clock, parse_instant
 from .db import connect, database_url, migrate
-from .errors import Conflict, Forbidden, GovflowError, InstanceFailed
-from .models import Absence, CalendarOverride, Instance, Timer
-from .scripting import RestrictedScriptEngine, UnsafeExpression
+from .errors import Conflict, Forbidden, GovflowError, InstanceFailed, InvalidInput
+from .models import Absence, CalendarOverride, Timer
+from .scripting import RestrictedEnvironment, RestrictedScriptEngine, UnsafeExpression
 from .store import CONFLICT_MESSAGE, Definition, DefinitionCache, InstanceCache, LiveInstance
 
 SYSTEM = "system"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Only running instances have timer rows (store.save drops them otherwise), so this reads one index.
+_DUE_TIMERS = (select(Timer.instance_id, Timer.name).where(Timer.due_at <= bindparam("now"))
+               .order_by(Timer.due_at))
 ENGINE_FAILURES = (SpiffWorkflowException, UnsafeExpression, DepthLimitError, FalseCompletionError)
 
 
@@ -130,6 +134,7 @@ class Engine:
                 schema = definition.forms[props["start_form"]]
                 forms.validate(schema, data, props["start_form"])
                 data = forms.with_all_fields(schema, data)
+            _check_start(props, data, uow.now)
             initial = {**data, "initiator": actor, "initiator_name": person.display_name,
                        "initiator_roles": person.roles, "department": data.get("department") or person.department,
                        "started_at": uow.now.isoformat()}
@@ -161,6 +166,8 @@ class Engine:
             audit.record(conn, action="complete", actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
                          data={"task": task.name, "title": task.title, "data": data})
 
+            made_at = _made_at(spiff_task, data, uow.now)
+
             def step():
                 spiff_task.data.update(copy.deepcopy(data))
                 spiff_task.data[f"{task.name}_by"] = actor
@@ -168,7 +175,7 @@ class Engine:
                 spiff_task.run()
                 live.tracked.workflow.do_engine_steps()
 
-            failure = self._advance(uow, live, definition, step, completed_by={task.id: actor})
+            failure = self._advance(uow, live, definition, step, completions={task.id: (actor, made_at)})
             result = _result(live)
         return _raise_if_failed(result, failure)
 
@@ -176,9 +183,7 @@ class Engine:
         """Fire every timer due at the clock's now: one indexed query, then one transaction per instance."""
         now = self.clock.now()
         with self.db.connect() as conn:
-            due = conn.execute(select(Timer.instance_id, Timer.name).join(Instance, Instance.id == Timer.instance_id)
-                               .where(Timer.due_at <= now, Instance.state == "running")
-                               .order_by(Timer.due_at)).all()
+            due = conn.execute(_DUE_TIMERS, {"now": now}).all()
         fired: dict[int, list[str]] = {}
         for instance_id, name in due:
             fired.setdefault(instance_id, []).append(name)
@@ -209,7 +214,7 @@ class Engine:
     # --- the shared step ----------------------------------------------------------------------------
 
     def _advance(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, step,
-                 completed_by: dict[int, str] | None = None) -> str | None:
+                 completions: dict[int, tuple[str, datetime]] | None = None) -> str | None:
         """Run ``step`` on the workflow and write everything it changed. If the engine fails, the instance
         is saved as failed and the reason is returned, for the caller to raise after the commit."""
         conn = uow.conn
@@ -221,7 +226,7 @@ class Engine:
         except ENGINE_FAILURES as err:
             failure = _describe_failure(err)
             open_tasks = live.tracked.open_tasks()
-        taskindex.close_finished(conn, live, uow.now, completed_by or {})
+        taskindex.close_finished(conn, live, uow.now, completions or {})
         if failure is None:
             try:
                 opened = taskindex.open_ready(conn, live, open_tasks, definition, uow.now, uow.calendar)
@@ -263,6 +268,17 @@ class Engine:
         with self.read() as session:
             return queries.show(session, instance_id)
 
+    def compliance(self, process: str, start: datetime | None = None, end: datetime | None = None) -> dict:
+        """Every time-limited step of ``process`` instances started in [start, end): met or late, by how much."""
+        now = self.clock.now()
+        with self.db.connect() as conn:
+            def limit_name(definition_id: int, task_name: str) -> str | None:
+                spec = self._definitions.get(conn, definition_id).compiled.spec.task_specs.get(task_name)
+                return taskindex.spec_properties(spec).get("limitName") if spec is not None else None
+
+            return compliance.report(conn, process, start or _EPOCH, end or now + timedelta(seconds=1), now,
+                                     limit_name)
+
 
 def _services(uow: UnitOfWork, instance_id: int) -> dict:
     """The services a diagram's service tasks may call, bound to the command's transaction."""
@@ -282,6 +298,31 @@ def _check_may_start(definition: Definition, person: directory.Profile) -> None:
     if allowed and not set(allowed) & set(person.roles):
         raise Forbidden(f"{person.username} 无权发起「{definition.properties['title']}」/ {person.username} may not "
                         f"start {definition.key}: it needs one of the roles {', '.join(allowed)}")
+
+
+def _check_start(props: dict, data: dict, now: datetime) -> None:
+    """The start event's ``startCheck``: a rule over the submitted data and ``now`` that the form alone cannot
+    state (an event time that must not lie in the future)."""
+    check = props.get("start_check")
+    if not check:
+        return
+    message = props.get("start_check_message") or f"the data does not satisfy {check}"
+    try:
+        satisfied = RestrictedEnvironment().evaluate(check, data, {"now": now})
+    except Exception as err:
+        raise InvalidInput(f"{message} ({err})") from err
+    if not satisfied:
+        raise InvalidInput(message)
+
+
+def _made_at(spiff_task, data: dict, now: datetime) -> datetime:
+    """When the step was actually made (e.g. the phone call's recorded time), checked before anything runs."""
+    probe = copy.copy(spiff_task)
+    probe.data = {**spiff_task.data, **data}
+    try:
+        return taskindex.done_at(probe, now)
+    except (ValueError, SpiffWorkflowException) as err:
+        raise InvalidInput(f"记录的时间不对 / the recorded time of this step is not usable: {err}") from err
 
 
 def _check_open(task, row: store.InstanceRow) -> None:
@@ -354,15 +395,17 @@ def _title(props: dict, data: dict) -> str:
 
 
 def _current_data(workflow, open_tasks: list) -> dict:
-    """The instance's data so far: the workflow's data when finished, else what its open tasks hold."""
+    """The instance's data so far: the workflow's data when finished; else what its open tasks hold, with the
+    most recently completed task's data on top (it is the newest in its branch, and a branch that has
+    ended holds its data nowhere else)."""
     if workflow.is_completed():
         merged = dict(workflow.data)
     else:
         merged = {}
-        for task in open_tasks:
+        for task in sorted(open_tasks, key=lambda t: t.last_state_change):
             merged.update(task.data)
-        if not merged and workflow.last_task is not None:
-            merged = dict(workflow.last_task.data)
+        if workflow.last_task is not None:
+            merged.update(workflow.last_task.data)
     return json.loads(json.dumps(merged, default=_plain, ensure_ascii=False))
 
 

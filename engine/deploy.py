@@ -86,6 +86,7 @@ def find_models(paths: list[Path]) -> list[Path]:
 def deploy_bundle(session: Session, bundle: Bundle, actor: str, now) -> DeployResult:
     decisions = _validated_decisions(bundle)
     diagram = _validated_diagram(session, bundle, decisions)
+    _check_start_check(bundle, diagram)
     used_forms = {name: bundle.forms[name] for name in _referenced_forms(diagram.root)}
     for name, schema in used_forms.items():
         forms.check_schema(schema, name)
@@ -144,6 +145,17 @@ def _invalid(problems) -> InvalidDiagram:
     return InvalidDiagram(f"the diagram cannot be deployed:\n{listing}", details)
 
 
+def _check_start_check(bundle: Bundle, diagram: ValidatedDiagram) -> None:
+    """A start event's ``startCheck`` is an expression over the start form's data and ``now`` that must hold
+    for an instance to start; it goes through the same restricted-expression check as every other."""
+    for node in diagram.root.xpath(".//spiffworkflow:property[@name='startCheck']", namespaces=NS):
+        problems = check_expression(node.get("value", ""))
+        if problems:
+            raise InvalidDiagram(f"{bundle.bpmn_path.name}:{node.sourceline}: startCheck: {'; '.join(problems)}",
+                                 [{"source": bundle.bpmn_path.name, "line": node.sourceline,
+                                   "element": None, "message": "; ".join(problems)}])
+
+
 def _referenced_forms(root) -> list[str]:
     values = root.xpath(".//spiffworkflow:property[@name='formJsonSchemaFilename']/@value", namespaces=NS)
     return sorted(set(values))
@@ -198,6 +210,8 @@ def _process_properties(session: Session, diagram: ValidatedDiagram) -> dict:
         "start_form": start_props.get("formJsonSchemaFilename"),
         "start_roles": [r.strip() for r in start_props.get("startRoles", "").split(",") if r.strip()],
         "title_template": start_props.get("instanceTitle"),
+        "start_check": start_props.get("startCheck"),
+        "start_check_message": start_props.get("startCheckMessage"),
         "lanes": {lane: directory.role_for_lane(session, lane) for lane in _lane_names(root)},
     }
 

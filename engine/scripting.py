@@ -97,19 +97,36 @@ def _mod(a, b):
     return a % b
 
 
+def _instant(value) -> datetime:
+    """A timezone-aware instant from a datetime or ISO-8601 text (which must carry a zone)."""
+    instant = value if isinstance(value, datetime) else parse_instant(str(value))
+    if instant.tzinfo is None:
+        raise UnsafeExpression("an instant without a time zone cannot be placed in time; give it a zone")
+    return instant
+
+
 def _local_date(instant) -> date:
     """The Asia/Shanghai calendar date of an instant (a datetime or ISO-8601 text with a zone)."""
-    value = instant if isinstance(instant, datetime) else parse_instant(str(instant))
-    if value.tzinfo is None:
-        raise UnsafeExpression("local_date() needs an instant with a time zone")
-    return value.astimezone(LOCAL_ZONE).date()
+    return _instant(instant).astimezone(LOCAL_ZONE).date()
 
 
 def _hours_between(start, end) -> float:
     """Hours from ``start`` to ``end`` (instants or ISO-8601 text); negative when end is earlier."""
-    first = start if isinstance(start, datetime) else parse_instant(str(start))
-    second = end if isinstance(end, datetime) else parse_instant(str(end))
-    return (second - first).total_seconds() / 3600
+    return (_instant(end) - _instant(start)).total_seconds() / 3600
+
+
+def _minutes_between(start, end) -> float:
+    """Minutes from ``start`` to ``end`` (instants or ISO-8601 text); negative when end is earlier."""
+    return (_instant(end) - _instant(start)).total_seconds() / 60
+
+
+def _add_minutes(instant, minutes) -> datetime:
+    """The instant ``minutes`` after ``instant`` (e.g. a reporting limit counted from when an event occurred)."""
+    return _instant(instant) + timedelta(minutes=minutes)
+
+
+def _add_hours(instant, hours) -> datetime:
+    return _instant(instant) + timedelta(hours=hours)
 
 
 FUNCTIONS = {
@@ -117,7 +134,8 @@ FUNCTIONS = {
     "int": int, "float": float, "str": str, "bool": bool, "sorted": sorted, "any": any, "all": all,
     "list": list, "dict": dict, "set": set, "tuple": tuple, "range": _range,
     "date": date, "datetime": datetime, "timedelta": timedelta, "parse_datetime": parse_instant,
-    "local_date": _local_date, "hours_between": _hours_between,
+    "local_date": _local_date, "hours_between": _hours_between, "minutes_between": _minutes_between,
+    "add_minutes": _add_minutes, "add_hours": _add_hours,
 }
 _OPERATORS = {**DEFAULT_OPERATORS, ast.Mult: _mult, ast.Pow: _power, ast.Mod: _mod}
 

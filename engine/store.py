@@ -204,7 +204,8 @@ def save(conn: Connection, live: LiveInstance, open_tasks: list, *, data: dict, 
         conn.execute(_UPDATE_TASK_ROWS, updates)
     if changes.deletes:
         conn.execute(_DELETE_TASK_ROWS, {"instance_id": live.row.id, "task_ids": sorted(changes.deletes)})
-    _save_timers(conn, live, frozenset(pending_timers(open_tasks)))
+    # Only a running instance has pending timers: a worker pass reads the timers table alone.
+    _save_timers(conn, live, frozenset(pending_timers(open_tasks)) if state == "running" else frozenset())
     live.row.lock_version, live.row.state, live.row.error = version + 1, state, error
 
 

@@ -17,13 +17,19 @@ from .validation import parse_due_rule
 
 
 _CLOSE = (update(TaskIndex).where(TaskIndex.id == bindparam("row_id"))
-          .values(state=bindparam("s"), completed_at=bindparam("at"), completed_by=bindparam("by")))
+          .values(state=bindparam("s"), completed_at=bindparam("at"), completed_by=bindparam("by"),
+                  done_at=bindparam("done")))
 _INSERT = insert(TaskIndex).returning(TaskIndex.id, sort_by_parameter_order=True)
 
 
-def task_properties(spiff_task) -> dict[str, str]:
-    extensions = getattr(spiff_task.task_spec, "extensions", None) or {}
+def spec_properties(task_spec) -> dict[str, str]:
+    """The spiffworkflow:properties a designer set on a task in the diagram."""
+    extensions = getattr(task_spec, "extensions", None) or {}
     return extensions.get("properties", {})
+
+
+def task_properties(spiff_task) -> dict[str, str]:
+    return spec_properties(spiff_task.task_spec)
 
 
 def find_task(workflow, task_id: str):
@@ -37,16 +43,18 @@ def find_task(workflow, task_id: str):
     return None
 
 
-def close_finished(conn: Connection, live: LiveInstance, now: datetime, completed_by: dict[int, str]) -> None:
+def close_finished(conn: Connection, live: LiveInstance, now: datetime,
+                   completions: dict[int, tuple[str, datetime]]) -> None:
     """Mark the open rows whose SpiffWorkflow task is no longer ready as completed or cancelled;
-    ``completed_by`` names who completed which task (by index id)."""
+    ``completions`` gives, by index id, who completed a task and the instant the step was actually made."""
     closing = []
     for spiff_id, row in list(live.open_tasks.items()):
         task = find_task(live.tracked.workflow, spiff_id)
         if task is not None and task.state == TaskState.READY:
             continue
         state = "completed" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
-        closing.append({"row_id": row["id"], "s": state, "at": now, "by": completed_by.get(row["id"])})
+        actor, done_at = completions.get(row["id"], (None, None))
+        closing.append({"row_id": row["id"], "s": state, "at": now, "by": actor, "done": done_at})
         del live.open_tasks[spiff_id]
     if closing:
         conn.execute(_CLOSE, closing)
@@ -86,9 +94,23 @@ def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task,
     row = {"instance_id": live.row.id, "spiff_task_id": str(task.id), "process_key": live.row.process_key,
            "name": task.task_spec.name, "title": name, "role": assignment.role,
            "candidate_department": assignment.department, "assignee": assignment.assignee,
+           "assigned_by": assignment.assigned_by,
            "form": props.get("formJsonSchemaFilename"), "state": "open", "created_at": now,
            "due_at": due_at, "due_note": due_note}
     return row, assignment
+
+
+def done_at(task, now: datetime) -> datetime:
+    """The instant a step was actually made: its ``doneAt`` expression (a recorded time such as a phone
+    call's), else now. A recorded time may not lie in the future."""
+    expression = task_properties(task).get("doneAt")
+    if not expression:
+        return now
+    value = task.workflow.script_engine.evaluate(task, expression)
+    instant = value if isinstance(value, datetime) else parse_instant(str(value))
+    if instant > now:
+        raise ValueError(f"{instant.isoformat()} is later than now ({now.isoformat()})")
+    return instant
 
 
 def _due(task, props: dict, now: datetime, calendar) -> tuple[datetime | None, str | None]:

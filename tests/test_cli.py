@@ -35,10 +35,11 @@ def govflow(database_url, monkeypatch, capsys):
 def test_a_procedure_end_to_end_through_the_cli(govflow):
     assert govflow("init") == {"database": "ready"}
     assert govflow("users", "load")["users"] > 10
-    [deployed] = govflow("deploy")
-    assert (deployed["key"], deployed["version"], deployed["status"]) == ("leave", 1, "deployed")
+    deployed = govflow("deploy")
+    assert {(d["key"], d["version"], d["status"]) for d in deployed} == {
+        ("emergency_report", 1, "deployed"), ("leave", 1, "deployed")}
     assert govflow("deploy", str(PROCESSES / "leave"))[0]["status"] == "unchanged"
-    assert [d["key"] for d in govflow("definitions")] == ["leave"]
+    assert [d["key"] for d in govflow("definitions")] == ["emergency_report", "leave"]
 
     started = govflow("start", "leave", "--as", "liu_civil", "--data", json.dumps(TRIP, ensure_ascii=False))
     [task] = started["tasks"]
@@ -66,9 +67,9 @@ def test_worker_once_fires_the_timers_due_at_the_given_now(govflow):
         [task] = [t for t in govflow("tasks", "--instance", str(instance)) if t["name"] == name]
         data = {"notified": True} if name == "notify_leaders" else {"decision": "同意"}
         govflow("complete", str(task["id"]), "--as", actor, "--data", json.dumps(data))
-    assert govflow("--now", "2026-06-10T17:59:00+08:00", "worker", "--once") == []
+    assert govflow("--now", "2026-06-10T17:59:00+08:00", "worker", "--once") == {"timers": [], "handovers": []}
     fired = govflow("--now", "2026-06-10T18:00:00+08:00", "worker", "--once")
-    assert fired == [{"instance": instance, "timers": ["返回时间到"], "result": "fired"}]
+    assert fired == {"timers": [{"instance": instance, "timers": ["返回时间到"], "result": "fired"}], "handovers": []}
     assert [t["name"] for t in govflow("tasks", "--as", "li_exec")] == ["report_return"]
 
 
@@ -131,8 +132,24 @@ def test_the_installed_console_script_runs(database_url, tmp_path):
 
 def test_demo_sets_up_a_usable_database_once(govflow):
     first = govflow("demo")
-    assert [d["status"] for d in first["deployed"]] == ["deployed"]
+    assert [d["status"] for d in first["deployed"]] == ["deployed", "deployed"]
     assert len(first["started"]) == 2 and first["open_tasks"] == 2
     again = govflow("demo")
-    assert [d["status"] for d in again["deployed"]] == ["unchanged"] and again["started"] == []
+    assert [d["status"] for d in again["deployed"]] == ["unchanged", "unchanged"] and again["started"] == []
     assert [t["name"] for t in govflow("tasks", "--as", "zhao_vice")] == ["vice_approval"]
+
+
+def test_compliance_report_through_the_cli(govflow):
+    govflow("users", "load")
+    govflow("deploy")
+    report = {"event_type": "事故灾难", "severity": "一般", "occurred_at": "2026-06-01T08:30:00+08:00",
+              "location": "某仓库", "summary": "仓库起火", "reporter": "谢宁", "phone": "13900000000"}
+    instance = govflow("start", "emergency_report", "--as", "xie_emergency_staff", "--data",
+                       json.dumps(report, ensure_ascii=False))["instance"]
+    result = govflow("compliance", "emergency_report", "--from", "2026-06-01T00:00:00+08:00")
+    [entry] = result["instances"]
+    assert entry["instance"] == instance and entry["department"] == "emergency"
+    statuses = {limit["task"]: (limit["status"], limit["minutes_late"]) for limit in entry["limits"]}
+    assert statuses == {"dept_phone": ("overdue", 10), "city_phone": ("pending", 0),
+                        "dept_written": ("pending", 0), "city_written": ("pending", 0)}
+    assert govflow("compliance", "emergency_report", "--to", "2026-06-01T00:00:00+08:00")["instances"] == []

@@ -544,3 +544,13 @@ def test_dmn_unsafe_cell_is_refused(tmp_path):
     dmn = DMN.replace("<text>&gt; 5</text>", "<text>__import__('os').getcwd()</text>")
     with pytest.raises(WorkflowTaskException, match="__import__"):
         run_decision(tmp_path, dmn, {"kind": "A", "pages": 8})
+
+
+def test_time_helpers_count_limits_from_a_recorded_instant():
+    env = RestrictedEnvironment()
+    data = {"occurred_at": "2026-06-01T09:00:00+08:00", "called_at": "2026-06-01T09:21:30+08:00"}
+    assert env.evaluate("add_minutes(occurred_at, 20).isoformat()", data) == "2026-06-01T01:20:00+00:00"
+    assert env.evaluate("add_hours(occurred_at, 5) < parse_datetime(called_at)", data) is False
+    assert env.evaluate("minutes_between(occurred_at, called_at)", data) == 21.5
+    assert env.evaluate("hours_between(occurred_at, called_at) > 0.3", data) is True
+    assert env.evaluate("local_date(occurred_at) == date(2026, 6, 1)", data) is True

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from engine.clock import parse_instant
 from engine.commands import Engine
 from engine.errors import Conflict, InstanceFailed, InvalidDiagram
-from engine.models import Instance, Timer
+from engine.models import Timer
 
 from .helpers import CLERK, FIXTURES, deploy
 
@@ -291,14 +291,15 @@ def test_one_pass_at_an_instant_fires_exactly_the_timers_due_by_then(engine, clo
     assert list(open_tasks(engine, later)) == ["handle"]
 
 
-def test_timers_of_a_failed_instance_are_not_fired(engine, clock):
-    key = deploy(engine, "timer_date")
-    instance_id = engine.start(key, CLERK, {"remind_at": "2026-06-01T10:00:00+08:00"})["instance"]
-    with engine.unit_of_work() as uow:  # as a failure elsewhere in the instance would leave it
-        uow.session.get(Instance, instance_id).state = "failed"
+def test_an_instance_that_fails_drops_its_pending_timers_and_they_never_fire(engine, clock):
+    key = deploy(engine, "timer_beside_script")
+    instance_id = engine.start(key, CLERK, {})["instance"]
+    assert len(timers_of(engine, instance_id)) == 1
+    with pytest.raises(InstanceFailed, match="division by zero"):
+        engine.complete(open_tasks(engine, instance_id)["enter"]["id"], CLERK, {"people": 0})
+    assert timers_of(engine, instance_id) == []
 
-    clock.set(parse_instant("2026-06-01T11:00:00+08:00"))
-
+    clock.advance(minutes=30)
     assert engine.fire_due_timers() == []
 
 

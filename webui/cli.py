@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from engine import directory
+from engine import directory, roster
 from engine.calendar_admin import CalendarAdmin
 from engine.clock import Clock, parse_instant
 from engine.commands import Engine
@@ -148,19 +148,24 @@ def show(ctx: Context, instance_id):
 
 
 @cli.command()
-@click.option("--once", is_flag=True, help="Fire the timers due now and exit.")
+@click.option("--once", is_flag=True, help="Run one pass (timers due now, duty hand-over) and exit.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
 @pass_ctx
 def worker(ctx: Context, once, interval):
-    """Fire due BPMN timers."""
+    """Fire due BPMN timers and hand duty tasks over to whoever is on duty now."""
     while True:
         fired = ctx.engine.fire_due_timers()
+        moved = roster.hand_over(ctx.engine)
         if once:
-            ctx.emit(fired, "\n".join(f"instance {f['instance']}: {', '.join(f['timers'])} {f['result']}"
-                                      for f in fired) or "no timers due")
+            lines = [f"instance {f['instance']}: {', '.join(f['timers'])} {f['result']}" for f in fired]
+            lines += [_handover_line(m) for m in moved]
+            ctx.emit({"timers": fired, "handovers": moved},
+                     "\n".join(lines) or "no timers due, no duty tasks to hand over")
             return
         for item in fired:
             click.echo(json.dumps(item, ensure_ascii=False))
+        for item in moved:
+            click.echo(json.dumps({"handover": item}, ensure_ascii=False))
         time.sleep(interval)
 
 
@@ -262,6 +267,72 @@ def calendar_between(ctx: Context, start, end):
     ctx.emit(CalendarAdmin(ctx.engine).working_days_between(parse_instant(start), parse_instant(end)))
 
 
+@cli.group("roster")
+def roster_group():
+    """Duty roster (值班表): who is on duty for a role, shift by shift."""
+
+
+@roster_group.command("add")
+@click.argument("role")
+@click.argument("username")
+@click.option("--from", "starts_at", required=True, help="Shift start, ISO-8601 with a zone.")
+@click.option("--to", "ends_at", required=True, help="Shift end (exclusive), ISO-8601 with a zone.")
+@click.option("--note", default="")
+@click.option("--as", "actor", default="admin", show_default=True)
+@pass_ctx
+def roster_add(ctx: Context, role, username, starts_at, ends_at, note, actor):
+    """Put USERNAME on duty for ROLE from --from until --to."""
+    entry = roster.add(ctx.engine, role, username, starts_at, ends_at, note, actor)
+    ctx.emit(entry, f"#{entry['id']} {_entry_line(entry)}")
+
+
+@roster_group.command("list")
+@click.option("--from", "start", help="Only entries still in force after this instant.")
+@click.option("--to", "end", help="Only entries starting before this instant.")
+@pass_ctx
+def roster_list(ctx: Context, start, end):
+    """Roster entries, by start."""
+    rows = roster.list(ctx.engine, start, end)
+    ctx.emit(rows, "\n".join(f"#{r['id']}\t{_entry_line(r)}" for r in rows) or "no roster entries")
+
+
+@roster_group.command("remove")
+@click.argument("entry_id", type=int)
+@click.option("--as", "actor", default="admin", show_default=True)
+@pass_ctx
+def roster_remove(ctx: Context, entry_id, actor):
+    """Delete roster entry ENTRY_ID."""
+    entry = roster.remove(ctx.engine, entry_id, actor)
+    ctx.emit({"removed": entry}, f"removed #{entry['id']} {_entry_line(entry)}")
+
+
+@roster_group.command("now")
+@click.argument("role")
+@pass_ctx
+def roster_now(ctx: Context, role):
+    """Who is on duty for ROLE now."""
+    duty = roster.on_duty(ctx.engine, role)
+    if duty["username"] is None:
+        human = f"{role}: nobody is on duty at {duty['at']}"
+    else:
+        human = f"{role}: {duty['username']} until {duty['entry']['ends_at']}" + (
+            f" (absent; {duty['acting']} acts)" if duty["acting"] else "")
+    ctx.emit(duty, human)
+
+
+@cli.command()
+@click.argument("process")
+@click.option("--from", "start", help="Instances started from this ISO-8601 instant (default: all).")
+@click.option("--to", "end", help="...and before this one (default: now).")
+@pass_ctx
+def compliance(ctx: Context, process, start, end):
+    """Time-limit compliance of PROCESS: every limited step met or late, per department on-time rates."""
+    report = ctx.engine.compliance(process, parse_instant(start) if start else None,
+                                   parse_instant(end) if end else None)
+    lines = [_department_line(d) for d in report["departments"]]
+    ctx.emit(report, "\n".join(lines) or "no limited steps in that period")
+
+
 @cli.command()
 @pass_ctx
 def demo(ctx: Context):
@@ -280,10 +351,25 @@ def serve(ctx: Context, host, port):
     raise GovflowError("the web UI is not built yet: use the CLI commands (govflow --help)")
 
 
+def _department_line(figures: dict) -> str:
+    rate = "-" if figures["on_time_rate"] is None else f"{figures['on_time_rate']:.0%}"
+    return (f"{figures['department'] or '-'}\t{figures['instances']} instances\tmet {figures['met']}\t"
+            f"late {figures['late']}\toverdue {figures['overdue']}\ton time {rate}")
+
+
 def _task_line(task: dict) -> str:
     who = task["assignee"] or f"[{task['role']}{'@' + task['department'] if task['department'] else ''}]"
     due = f" due {task['due_at']}" if task["due_at"] else ""
     return f"#{task['id']}\tinstance {task['instance']}\t{task['title']}\t{who}{due}"
+
+
+def _entry_line(entry: dict) -> str:
+    note = f"\t{entry['note']}" if entry["note"] else ""
+    return f"{entry['role']}\t{entry['username']}\t{entry['starts_at']} – {entry['ends_at']}{note}"
+
+
+def _handover_line(moved: dict) -> str:
+    return f"task #{moved['task']} (instance {moved['instance']}, {moved['title']}): {moved['from']} -> {moved['to']}"
 
 
 def _describe_result(result: dict) -> str:
