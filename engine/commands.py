@@ -301,14 +301,14 @@ def _check_may_start(definition: Definition, person: directory.Profile) -> None:
 
 
 def _check_start(props: dict, data: dict, now: datetime) -> None:
-    """The start event's ``startCheck``: a rule over the submitted data and ``now`` that the form alone cannot
-    state (an event time that must not lie in the future)."""
+    """The start event's ``startCheck``: a rule over the submitted data and ``now()`` that the form alone
+    cannot state (an event time that must not lie in the future)."""
     check = props.get("start_check")
     if not check:
         return
     message = props.get("start_check_message") or f"the data does not satisfy {check}"
     try:
-        satisfied = RestrictedEnvironment().evaluate(check, data, {"now": now})
+        satisfied = RestrictedEnvironment(functions={"now": lambda: now}).evaluate(check, data)
     except Exception as err:
         raise InvalidInput(f"{message} ({err})") from err
     if not satisfied:

@@ -146,7 +146,7 @@ def _invalid(problems) -> InvalidDiagram:
 
 
 def _check_start_check(bundle: Bundle, diagram: ValidatedDiagram) -> None:
-    """A start event's ``startCheck`` is an expression over the start form's data and ``now`` that must hold
+    """A start event's ``startCheck`` is an expression over the start form's data and ``now()`` that must hold
     for an instance to start; it goes through the same restricted-expression check as every other."""
     for node in diagram.root.xpath(".//spiffworkflow:property[@name='startCheck']", namespaces=NS):
         problems = check_expression(node.get("value", ""))

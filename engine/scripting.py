@@ -129,7 +129,12 @@ def _add_hours(instant, hours) -> datetime:
     return _instant(instant) + timedelta(hours=hours)
 
 
+def _no_clock():
+    raise UnsafeExpression("now() is only known while a command runs")
+
+
 FUNCTIONS = {
+    "now": _no_clock,
     "len": len, "min": min, "max": max, "sum": _sum, "abs": abs, "round": _round,
     "int": int, "float": float, "str": str, "bool": bool, "sorted": sorted, "any": any, "all": all,
     "list": list, "dict": dict, "set": set, "tuple": tuple, "range": _range,
@@ -358,8 +363,8 @@ def _limits_as_refusals():
 class _Evaluator(EvalWithCompoundTypes):
     """simpleeval with our functions, operators and per-type attributes; functions are not values."""
 
-    def __init__(self, names, attributes):
-        super().__init__(operators=_OPERATORS, functions=dict(FUNCTIONS), names=names, allowed_attrs=attributes)
+    def __init__(self, names, attributes, functions):
+        super().__init__(operators=_OPERATORS, functions=functions, names=names, allowed_attrs=attributes)
         self.ATTR_INDEX_FALLBACK = False
 
     def eval(self, expr, previously_parsed=None):
@@ -386,10 +391,10 @@ def _mark_line(err, line):
 class _ScriptRunner:
     """Interprets the statements _Checker lets through, writing variables into the task data."""
 
-    def __init__(self, source, context, external_context):
+    def __init__(self, source, context, external_context, functions):
         self.lines = source.splitlines()
         self.names = _Names(context, external_context)
-        self.evaluator = _Evaluator(self.names, _SCRIPT_ATTRS)
+        self.evaluator = _Evaluator(self.names, _SCRIPT_ATTRS, functions)
         self.iterations = 0
         self.handlers = {
             ast.Assign: self.assign, ast.AugAssign: self.augmented_assign, ast.Delete: self.delete,
@@ -466,17 +471,22 @@ class _ScriptRunner:
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
-    """Script-engine environment that evaluates only allow-listed constructs on plain data."""
+    """Script-engine environment that evaluates only allow-listed constructs on plain data. ``functions``
+    binds allow-listed names to this run's implementations (``now`` to the command's clock)."""
 
-    def __init__(self, services=None):
+    def __init__(self, services=None, functions=None):
         super().__init__()
         self.services = dict(services or {})
+        unknown = set(functions or {}) - set(FUNCTIONS)
+        if unknown:
+            raise ValueError(f"not allow-listed functions: {', '.join(sorted(unknown))}")
+        self.functions = {**FUNCTIONS, **(functions or {})}
 
     def evaluate(self, expression, context, external_context=None):
         """Value of one expression; names come from context overlaid by external_context."""
         tree = _checked(expression, "eval")
         names = _Names(external_context or {}, context)
-        return _Evaluator(names, _READ_ATTRS).eval(expression.strip(), tree.body)
+        return _Evaluator(names, _READ_ATTRS, self.functions).eval(expression.strip(), tree.body)
 
     def execute(self, script, context, external_context=None):
         """Run a script-task body; assignments land in context (the task data) in place.
@@ -484,7 +494,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         Names are looked up in context first, so what the script assigns shadows external_context.
         """
         tree = _checked(script, "exec")
-        _ScriptRunner(textwrap.dedent(script), context, external_context or {}).run(tree.body)
+        _ScriptRunner(textwrap.dedent(script), context, external_context or {}, self.functions).run(tree.body)
         return True
 
     def call_service(self, context, operation_name=None, operation_params=None, **_ignored):
@@ -505,7 +515,8 @@ class RestrictedScriptEngine(PythonScriptEngine):
     """PythonScriptEngine whose evaluation goes through RestrictedEnvironment."""
 
     def __init__(self, services=None, clock=None):
-        super().__init__(environment=RestrictedEnvironment(services))
+        functions = {"now": clock.now} if clock is not None else None
+        super().__init__(environment=RestrictedEnvironment(services, functions))
         self.clock = clock
 
     def validate(self, expression):

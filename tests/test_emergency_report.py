@@ -96,6 +96,8 @@ def test_a_report_opened_after_a_limit_has_passed_is_late_at_once(engine, clock)
     data = engine.show(instance_id)["data"]
     assert data["late_dept_phone"] and data["late_dept_written"] and data["late_city_phone"]
     assert "late_city_written" not in data
+    minutes = {key: data[f"late_{key}_minutes"] for key in ("dept_phone", "dept_written", "city_phone")}
+    assert minutes == {"dept_phone": 30, "dept_written": 5, "city_phone": 20}
     assert {"late_leader_dept_phone", "late_supervision_dept_written", "late_leader_city_phone"} <= open_names(
         engine, instance_id)
     assert limit_of(engine, instance_id, "dept_phone")["minutes_late"] == 30

@@ -328,11 +328,6 @@ def test_engine_validate():
         engine.validate("__import__('os')")
 
 
-def test_engine_stores_clock():
-    clock = object()
-    assert RestrictedScriptEngine(clock=clock).clock is clock
-
-
 # ---------------------------------------------------------------- services
 
 def test_call_service_delegates_with_parameter_values():
@@ -554,3 +549,24 @@ def test_time_helpers_count_limits_from_a_recorded_instant():
     assert env.evaluate("minutes_between(occurred_at, called_at)", data) == 21.5
     assert env.evaluate("hours_between(occurred_at, called_at) > 0.3", data) is True
     assert env.evaluate("local_date(occurred_at) == date(2026, 6, 1)", data) is True
+
+
+def test_now_is_the_commands_instant_and_unknown_outside_a_command():
+    fixed = datetime(2026, 6, 1, 1, 0, tzinfo=timezone.utc)
+
+    class FixedClock:
+        def now(self):
+            return fixed
+
+    clock = FixedClock()
+    engine = RestrictedScriptEngine(clock=clock)
+    assert engine.clock is clock
+    env = engine.environment
+    assert env.evaluate("minutes_between(add_minutes(now(), -30), now())", {}) == 30
+    context = {}
+    env.execute("stamp = now().isoformat()", context)
+    assert context == {"stamp": "2026-06-01T01:00:00+00:00"}
+    with pytest.raises(UnsafeExpression, match="only known while a command runs"):
+        RestrictedEnvironment().evaluate("now()", {})
+    with pytest.raises(ValueError, match="not allow-listed"):
+        RestrictedEnvironment(functions={"open": open})
