@@ -133,7 +133,7 @@ def test_the_installed_console_script_runs(database_url, tmp_path):
 def test_demo_sets_up_a_usable_database_once(govflow):
     first = govflow("demo")
     assert [d["status"] for d in first["deployed"]] == ["deployed", "deployed"]
-    assert len(first["started"]) == 2 and first["open_tasks"] == 2
+    assert len(first["started"]) == 3 and first["open_tasks"] == 7
     again = govflow("demo")
     assert [d["status"] for d in again["deployed"]] == ["unchanged", "unchanged"] and again["started"] == []
     assert [t["name"] for t in govflow("tasks", "--as", "zhao_vice")] == ["vice_approval"]
