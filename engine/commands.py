@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -35,6 +35,9 @@ from .store import CONFLICT_MESSAGE, Definition, DefinitionCache, InstanceCache,
 
 SYSTEM = "system"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_COUNT_ABSENCES = (select(func.count()).select_from(Absence)
+                   .where(Absence.username == bindparam("username"), Absence.kind == bindparam("kind"),
+                          Absence.starts_at >= bindparam("start"), Absence.starts_at < bindparam("end")))
 # Only running instances have timer rows (store.save drops them otherwise), so this reads one index.
 _DUE_TIMERS = (select(Timer.instance_id, Timer.name).where(Timer.due_at <= bindparam("now"))
                .order_by(Timer.due_at))
@@ -130,13 +133,15 @@ class Engine:
             person = directory.profile(conn, actor)
             _check_may_start(definition, person)
             props = definition.properties
+            fields = data
             if props.get("start_form"):
                 schema = definition.forms[props["start_form"]]
                 forms.validate(schema, data, props["start_form"])
-                data = forms.with_all_fields(schema, data)
-            _check_start(props, data, uow.now)
-            initial = {**data, "initiator": actor, "initiator_name": person.display_name,
-                       "initiator_roles": person.roles, "department": data.get("department") or person.department,
+                fields = forms.with_all_fields(schema, data)
+            _check_start(props, fields, uow.now)
+            initial = {**fields, "initiator": actor, "initiator_name": person.display_name,
+                       "initiator_roles": person.roles, "initiator_portfolio": person.portfolio,
+                       "department": fields.get("department") or person.department,
                        "started_at": uow.now.isoformat()}
             row = store.insert_instance(conn, definition, _title(props, initial), actor, uow.now)
             live = LiveInstance(row, TrackedWorkflow.start(definition.compiled, self._script_engine(uow, row.id)))
@@ -152,24 +157,27 @@ class Engine:
             conn = uow.conn
             task, row = store.task_with_instance(conn, task_id)
             _check_open(task, row)
-            if not directory.may_act_on(conn, actor, task.role, task.candidate_department, task.assignee):
+            allowed, on_behalf_of = directory.may_act_on(conn, actor, task.role, task.candidate_department,
+                                                         task.assignee, uow.now)
+            if not allowed:
                 raise Forbidden(f"任务「{task.title}」不是您的 / task {task_id} is not yours: it is for "
                                 f"{task.assignee or task.role}")
             definition = self._definitions.get(conn, row.definition_id)
+            fields = data
             if task.form:
                 forms.validate(definition.forms[task.form], data, task.form)
-                data = forms.with_all_fields(definition.forms[task.form], data)
+                fields = forms.with_all_fields(definition.forms[task.form], data)
             live = store.load(conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
             spiff_task = taskindex.find_task(live.tracked.workflow, task.spiff_task_id)
             if spiff_task is None or spiff_task.state != TaskState.READY:
                 raise Conflict(f"任务「{task.title}」已不能办理 / the task '{task.title}' is no longer ready")
             audit.record(conn, action="complete", actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
-                         data={"task": task.name, "title": task.title, "data": data})
+                         on_behalf_of=on_behalf_of, data={"task": task.name, "title": task.title, "data": data})
 
-            made_at = _made_at(spiff_task, data, uow.now)
+            made_at = _made_at(spiff_task, fields, uow.now)
 
             def step():
-                spiff_task.data.update(copy.deepcopy(data))
+                spiff_task.data.update(copy.deepcopy(fields))
                 spiff_task.data[f"{task.name}_by"] = actor
                 spiff_task.data[f"{task.name}_at"] = uow.now.isoformat()
                 spiff_task.run()
@@ -258,7 +266,7 @@ class Engine:
 
     def tasks(self, user: str | None = None, instance: int | None = None, state: str | None = "open") -> list[dict]:
         with self.read() as session:
-            return queries.tasks(session, user, instance, state)
+            return queries.tasks(session, user, instance, state, now=self.clock.now())
 
     def instances(self, process: str | None = None, state: str | None = None) -> list[dict]:
         with self.read() as session:
@@ -283,14 +291,19 @@ class Engine:
 def _services(uow: UnitOfWork, instance_id: int) -> dict:
     """The services a diagram's service tasks may call, bound to the command's transaction."""
 
-    def record_absence(context, username, starts_at, ends_at, acting_username=None, rule=""):
+    def record_absence(context, username, starts_at, ends_at, acting_username=None, rule="", kind="leave"):
         absence_id = uow.conn.execute(insert(Absence).returning(Absence.id), {
             "username": username, "starts_at": _instant(starts_at), "ends_at": _instant(ends_at),
-            "acting_username": acting_username or None, "rule": rule, "instance_id": instance_id,
+            "acting_username": acting_username or None, "rule": rule, "kind": kind, "instance_id": instance_id,
             "recorded_at": uow.now}).scalar_one()
         return {"absence_id": absence_id}
 
-    return {"record_absence": record_absence}
+    def count_absences(context, username, kind, starts_from, starts_before):
+        """How many absences of ``kind`` (e.g. overseas trips) ``username`` has that start in the span."""
+        return uow.conn.scalar(_COUNT_ABSENCES, {"username": username, "kind": kind,
+                                                 "start": _instant(starts_from), "end": _instant(starts_before)})
+
+    return {"record_absence": record_absence, "count_absences": count_absences}
 
 
 def _check_may_start(definition: Definition, person: directory.Profile) -> None:

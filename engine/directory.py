@@ -61,6 +61,7 @@ class Profile:
     display_name: str
     department: str | None
     roles: list[str]
+    portfolio: list[str]
 
 
 def _absence_in_force(people):
@@ -125,8 +126,9 @@ _CANDIDATES = {
     "role_in_department": _absence_in_force(_on_duty_and_holders(scoped=True)),
 }
 _ON_DUTY = select(DutyRoster).where(DutyRoster.id == _latest(_duty_entries(scoped=False)))
-_PROFILE = (select(User.display_name, User.department_key, UserRole.role_key)
+_PROFILE = (select(User.display_name, User.department_key, UserRole.role_key, Portfolio.department_key.label("charge"))
             .outerjoin(UserRole, UserRole.username == User.username)
+            .outerjoin(Portfolio, Portfolio.username == User.username)
             .where(User.username == bindparam("username"), User.active.is_(True)))
 _HOLDS_ROLE = (select(UserRole.id).join(User, User.username == UserRole.username)
                .join(Role, Role.key == UserRole.role_key)
@@ -136,13 +138,20 @@ _HOLDS_ROLE = (select(UserRole.id).join(User, User.username == UserRole.username
                .limit(1))
 
 
+_ACTING_FOR = (select(Absence.acting_username)
+               .where(Absence.username == bindparam("absent"), Absence.starts_at <= bindparam("now"),
+                      Absence.ends_at > bindparam("now"), Absence.acting_username.is_not(None))
+               .order_by(Absence.recorded_at.desc()).limit(1))
+
+
 def profile(conn, username: str) -> Profile:
-    """An active user with the roles they hold, in one query."""
+    """An active user with the roles they hold and, for a vice-mayor, the departments in their charge."""
     rows = conn.execute(_PROFILE, {"username": username}).all()
     if not rows:
         raise NotFound(f"没有这个用户 / no such user: {username}")
     roles = sorted({row.role_key for row in rows if row.role_key})
-    return Profile(username, rows[0].display_name, rows[0].department_key, roles)
+    portfolio = sorted({row.charge for row in rows if row.charge})
+    return Profile(username, rows[0].display_name, rows[0].department_key, roles, portfolio)
 
 
 def assign(conn, lane: dict | None, department: str | None, initiator: str | None, now: datetime,
@@ -181,14 +190,20 @@ def on_duty(conn, role: str, now: datetime):
     return conn.execute(_ON_DUTY, {"role": role, "now": now}).one_or_none()
 
 
-def may_act_on(conn, username: str, role: str | None, department: str | None, assignee: str | None) -> bool:
-    """The assignee may act on a task; an unassigned task is for the active holders of its role (in its
-    department where the role is scoped)."""
+def may_act_on(conn, username: str, role: str | None, department: str | None, assignee: str | None,
+               now: datetime) -> tuple[bool, str | None]:
+    """Whether ``username`` may act on a task, and for whom: the assignee may, and so may the acting person
+    while the assignee's absence is in force (acting for them); an unassigned task is for the active holders
+    of its role (in its department where the role is scoped)."""
     if assignee is not None:
-        return assignee == username
+        if assignee == username:
+            return True, None
+        acting = conn.scalar(_ACTING_FOR, {"absent": assignee, "now": now})
+        return (True, assignee) if acting == username else (False, None)
     if role is None:
-        return False
-    return conn.scalar(_HOLDS_ROLE, {"username": username, "role": role, "department": department}) is not None
+        return False, None
+    holds = conn.scalar(_HOLDS_ROLE, {"username": username, "role": role, "department": department}) is not None
+    return holds, None
 
 
 # --- editing the directory ------------------------------------------------------------------------

@@ -83,6 +83,8 @@ class Absence(Base):
     ends_at: Mapped[datetime]
     acting_username: Mapped[str | None] = mapped_column(ForeignKey("users.username"), nullable=True)
     rule: Mapped[str] = mapped_column(String(256), default="")
+    # What the absence is: "leave" (请假报备) or "overseas_trip" (因公出国(境), counted against yearly limits).
+    kind: Mapped[str] = mapped_column(String(32), default="leave", server_default="leave")
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), nullable=True)
     recorded_at: Mapped[datetime]
 

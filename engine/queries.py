@@ -1,12 +1,14 @@
 """Read-side queries: indexed tables only, never a deserialized workflow."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from .clock import local_iso
 from .errors import NotFound
-from .models import AuditEvent, DefinitionVersion, Instance, TaskIndex, UserRole
+from .models import Absence, AuditEvent, DefinitionVersion, Instance, TaskIndex, UserRole
 from .store import task_dict
 
 
@@ -18,22 +20,25 @@ def definitions(session: Session) -> list[dict]:
             for d in rows]
 
 
-def actionable_by(session: Session, username: str):
-    """A filter for the tasks ``username`` may act on: assigned to them, or unassigned and for a role they
-    hold (in the task's department where the role is scoped)."""
+def actionable_by(username: str, now: datetime):
+    """A filter for the tasks ``username`` may act on: assigned to them or to someone they are acting for
+    now, or unassigned and for a role they hold (in the task's department where the role is scoped)."""
     holds_role = (select(UserRole.id)
                   .where(UserRole.username == username, UserRole.role_key == TaskIndex.role,
                          or_(UserRole.department_key.is_(None),
                              UserRole.department_key == TaskIndex.candidate_department))
                   .exists())
-    return or_(TaskIndex.assignee == username, and_(TaskIndex.assignee.is_(None), holds_role))
+    acting_for = select(Absence.username).where(Absence.acting_username == username, Absence.starts_at <= now,
+                                                Absence.ends_at > now)
+    return or_(TaskIndex.assignee == username, TaskIndex.assignee.in_(acting_for),
+               and_(TaskIndex.assignee.is_(None), holds_role))
 
 
 def tasks(session: Session, username: str | None = None, instance_id: int | None = None,
-          state: str | None = "open") -> list[dict]:
+          state: str | None = "open", now: datetime | None = None) -> list[dict]:
     query = select(TaskIndex.__table__)
     if username is not None:
-        query = query.where(actionable_by(session, username))
+        query = query.where(actionable_by(username, now))
     if instance_id is not None:
         query = query.where(TaskIndex.instance_id == instance_id)
     if state is not None:

@@ -125,6 +125,11 @@ def _add_minutes(instant, minutes) -> datetime:
     return _instant(instant) + timedelta(minutes=minutes)
 
 
+def _parse_date(text) -> date:
+    """A calendar date from ISO-8601 text (YYYY-MM-DD)."""
+    return text if isinstance(text, date) and not isinstance(text, datetime) else date.fromisoformat(str(text))
+
+
 def _add_hours(instant, hours) -> datetime:
     return _instant(instant) + timedelta(hours=hours)
 
@@ -140,7 +145,7 @@ FUNCTIONS = {
     "list": list, "dict": dict, "set": set, "tuple": tuple, "range": _range,
     "date": date, "datetime": datetime, "timedelta": timedelta, "parse_datetime": parse_instant,
     "local_date": _local_date, "hours_between": _hours_between, "minutes_between": _minutes_between,
-    "add_minutes": _add_minutes, "add_hours": _add_hours,
+    "add_minutes": _add_minutes, "add_hours": _add_hours, "parse_date": _parse_date,
 }
 _OPERATORS = {**DEFAULT_OPERATORS, ast.Mult: _mult, ast.Pow: _power, ast.Mod: _mod}
 

@@ -18,3 +18,9 @@ def open_task(engine: Engine, instance_id: int, name: str) -> dict:
     """The one open task of the instance with this BPMN id."""
     [task] = [task for task in engine.tasks(instance=instance_id) if task["name"] == name]
     return task
+
+
+def model_keys(processes: Path) -> list[str]:
+    """The keys of every process model under ``processes`` (folder, or folder.variant)."""
+    return sorted(path.parent.name if path.stem == path.parent.name else f"{path.parent.name}.{path.stem}"
+                  for path in processes.glob("*/*.bpmn"))
