@@ -41,7 +41,7 @@ from sqlalchemy import create_engine, event, func, select, text  # noqa: E402
 
 from engine import directory  # noqa: E402
 from engine.clock import Clock, local_iso, parse_instant  # noqa: E402
-from engine.commands import Engine  # noqa: E402
+from engine.commands import DUE_TIMERS, Engine  # noqa: E402
 from engine.db import normalise_url  # noqa: E402
 from engine.models import Instance, TaskIndex, Timer  # noqa: E402
 
@@ -146,9 +146,8 @@ def load_directory() -> dict:
 
 
 def due_query(now):
-    """The statement Engine.fire_due_timers runs: the due timers of running instances, oldest first."""
-    return (select(Timer.instance_id, Timer.name).join(Instance, Instance.id == Timer.instance_id)
-            .where(Timer.due_at <= now, Instance.state == "running").order_by(Timer.due_at))
+    """The statement Engine.fire_due_timers runs (engine.commands.DUE_TIMERS), bound to ``now``."""
+    return DUE_TIMERS.params(now=now)
 
 
 # --- one database ------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ _COUNT_ABSENCES = (select(func.count()).select_from(Absence)
                    .where(Absence.username == bindparam("username"), Absence.kind == bindparam("kind"),
                           Absence.starts_at >= bindparam("start"), Absence.starts_at < bindparam("end")))
 # Only running instances have timer rows (store.save drops them otherwise), so this reads one index.
-_DUE_TIMERS = (select(Timer.instance_id, Timer.name).where(Timer.due_at <= bindparam("now"))
+DUE_TIMERS = (select(Timer.instance_id, Timer.name).where(Timer.due_at <= bindparam("now"))
                .order_by(Timer.due_at))
 ENGINE_FAILURES = (SpiffWorkflowException, UnsafeExpression, DepthLimitError, FalseCompletionError)
 
@@ -191,7 +191,7 @@ class Engine:
         """Fire every timer due at the clock's now: one indexed query, then one transaction per instance."""
         now = self.clock.now()
         with self.db.connect() as conn:
-            due = conn.execute(_DUE_TIMERS, {"now": now}).all()
+            due = conn.execute(DUE_TIMERS, {"now": now}).all()
         fired: dict[int, list[str]] = {}
         for instance_id, name in due:
             fired.setdefault(instance_id, []).append(name)
