@@ -274,18 +274,11 @@ class TrackedWorkflow:
 
     def _header(self) -> dict:
         workflow = self.workflow
-        registry = SERIALIZER.registry
-        subprocesses = {str(sp_id): _subprocess_header(subprocess) for sp_id, subprocess in workflow.subprocesses.items()}
         return {
             "serializer_version": SERIALIZER.VERSION,
-            "data": registry.convert(registry.clean(workflow.data)),
-            "correlations": workflow.correlations,
-            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
-            "success": workflow.success,
-            "completed": workflow.completed,
-            "root": str(workflow.task_tree.id),
-            "bpmn_events": registry.convert(workflow.bpmn_events),
-            "subprocesses": subprocesses,
+            **_workflow_fields(workflow),
+            "bpmn_events": SERIALIZER.registry.convert(workflow.bpmn_events),
+            "subprocesses": {str(sp_id): _subprocess_header(sp) for sp_id, sp in workflow.subprocesses.items()},
         }
 
     def _compact(self) -> None:
@@ -345,20 +338,22 @@ def _splice_finished_runs(workflow, subprocesses) -> None:
             del workflow.tasks[old.id]
 
 
-def _subprocess_header(subprocess) -> dict:
-    """What the serializer writes for a subprocess, without its tasks (they are rows of their own)."""
+def _workflow_fields(workflow) -> dict:
+    """What the serializer writes for a workflow or subprocess besides its tasks (they are rows of their own)."""
     registry = SERIALIZER.registry
     return {
-        "typename": registry.typenames[type(subprocess)],
-        "data": registry.convert(registry.clean(subprocess.data)),
-        "correlations": subprocess.correlations,
-        "last_task": str(subprocess.last_task.id) if subprocess.last_task is not None else None,
-        "success": subprocess.success,
-        "completed": subprocess.completed,
-        "root": str(subprocess.task_tree.id),
-        "parent_task_id": str(subprocess.parent_task_id),
-        "spec": subprocess.spec.name,
+        "data": registry.convert(registry.clean(workflow.data)),
+        "correlations": workflow.correlations,
+        "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+        "success": workflow.success,
+        "completed": workflow.completed,
+        "root": str(workflow.task_tree.id),
     }
+
+
+def _subprocess_header(subprocess) -> dict:
+    return {"typename": SERIALIZER.registry.typenames[type(subprocess)], **_workflow_fields(subprocess),
+            "parent_task_id": str(subprocess.parent_task_id), "spec": subprocess.spec.name}
 
 
 def _parents_first(tasks: dict[str, dict], root: str) -> dict[str, dict]:

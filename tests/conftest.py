@@ -20,6 +20,7 @@ from engine.clock import Clock, parse_instant
 from engine.commands import Engine
 from engine.db import connect, migrate
 from engine.models import Base
+from webui.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
@@ -97,3 +98,22 @@ def engine(bare_engine) -> Engine:
         directory.load(uow.session, DIRECTORY)
     bare_engine.deploy([PROCESSES], "admin")
     return bare_engine
+
+
+@pytest.fixture
+def govflow(database_url, monkeypatch, capsys):
+    """Run the govflow CLI in-process with --json on the test database at 2026-06-01 09:00 (Shanghai):
+    returns the parsed JSON, or with ok=False (exit code, JSON, stderr) of a failure."""
+    monkeypatch.setenv("GOVFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("GOVFLOW_NOW", "2026-06-01T09:00:00+08:00")
+
+    def run(*args, ok=True):
+        code = cli_main(["--json", *args])
+        out, err = capsys.readouterr()
+        if ok:
+            assert code == 0, err
+            return json.loads(out)
+        assert code != 0
+        return code, json.loads(out), err
+
+    return run

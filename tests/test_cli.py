@@ -5,32 +5,13 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 
-from webui.cli import main
 
 from .conftest import PROCESSES
 from .helpers import model_keys
 
 TRIP = {"leave_kind": "出省", "destination": "上海市", "reason": "培训", "depart_at": "2026-06-08T08:00:00+08:00",
         "return_at": "2026-06-10T18:00:00+08:00", "acting_person": "ma_civil_staff"}
-
-
-@pytest.fixture
-def govflow(database_url, monkeypatch, capsys):
-    monkeypatch.setenv("GOVFLOW_DATABASE_URL", database_url)
-    monkeypatch.setenv("GOVFLOW_NOW", "2026-06-01T09:00:00+08:00")
-
-    def run(*args, ok=True):
-        code = main(["--json", *args])
-        out, err = capsys.readouterr()
-        if ok:
-            assert code == 0, err
-            return json.loads(out)
-        assert code != 0
-        return code, json.loads(out), err
-
-    return run
 
 
 def test_a_procedure_end_to_end_through_the_cli(govflow):

@@ -6,7 +6,6 @@ Time only moves when a test moves it; the hand-over runs only when ``roster.hand
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import pytest
@@ -17,7 +16,6 @@ from engine.clock import parse_instant
 from engine.commands import Engine
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.models import Absence, AuditEvent, DutyRoster, Instance, TaskIndex
-from webui.cli import main
 
 from .helpers import CLERK, FIXTURES, deploy
 
@@ -320,23 +318,6 @@ def test_an_instant_without_a_zone_is_refused(engine):
 
 
 # --- the command line ---------------------------------------------------------------------------------
-
-@pytest.fixture
-def govflow(database_url, monkeypatch, capsys):
-    monkeypatch.setenv("GOVFLOW_DATABASE_URL", database_url)
-    monkeypatch.setenv("GOVFLOW_NOW", "2026-06-01T09:00:00+08:00")
-
-    def run(*args, ok=True):
-        code = main(["--json", *args])
-        out, err = capsys.readouterr()
-        if ok:
-            assert code == 0, err
-            return json.loads(out)
-        assert code != 0
-        return code, json.loads(out), err
-
-    return run
-
 
 def test_the_roster_is_kept_and_the_worker_hands_over_through_the_cli(govflow):
     govflow("init")
