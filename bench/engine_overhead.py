@@ -21,35 +21,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
 import sys
-import tempfile
-import time
-import traceback
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# common first: it puts the repository root on sys.path, for the imports from engine below
+from common import (FIXTURES, Report, add_postgres_options, count_statements, environment, load_directory,
+                    median_ms, postgres_schema, run_guarded, timed)
+from sqlalchemy import create_engine, func, select, text
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
 
-import sqlalchemy  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow  # noqa: E402
-from SpiffWorkflow.util.task import TaskState  # noqa: E402
+from engine import directory
+from engine.bpmn import SERIALIZER, GovflowParser, json_dumps
+from engine.clock import Clock, parse_instant
+from engine.commands import Engine
+from engine.db import normalise_url
+from engine.models import InstanceTask
+from engine.scripting import RestrictedScriptEngine
+from engine.xmlsafe import parse_xml
 
-from engine import directory  # noqa: E402
-from engine.bpmn import SERIALIZER, GovflowParser, json_dumps  # noqa: E402
-from engine.clock import Clock, parse_instant  # noqa: E402
-from engine.commands import Engine  # noqa: E402
-from engine.db import normalise_url  # noqa: E402
-from engine.models import InstanceTask  # noqa: E402
-from engine.scripting import RestrictedScriptEngine  # noqa: E402
-from engine.xmlsafe import parse_xml  # noqa: E402
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-DIRECTORY_FILE = ROOT / "processes" / "directory.json"
 NOW = "2026-06-01T09:00:00+08:00"  # a Monday
 USER = "zheng_clerk"               # holds office_clerk, the role of the lane 办公室文秘
 FIVE_TASKS, LOOP = "five_tasks", "loop"
@@ -62,63 +51,6 @@ TARGET_LOOP = 2.0
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-def ms(seconds: float) -> float:
-    return seconds * 1000.0
-
-
-def median_ms(samples: list[float]) -> float:
-    return ms(statistics.median(samples))
-
-
-def timed(fn):
-    started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
-
-
-class Report:
-    """Rows of (figure, value, unit, target, verdict), printed as one table per section."""
-
-    def __init__(self):
-        self.sections: list[tuple[str, list[tuple]]] = []
-        self.verdicts: list[tuple[str, str]] = []
-
-    def section(self, title: str) -> None:
-        self.sections.append((title, []))
-
-    def row(self, figure: str, value, unit: str = "", target: str = "", verdict: str = "") -> None:
-        self.sections[-1][1].append((figure, value, unit, target, verdict))
-
-    def ratio(self, figure: str, value: float, limit: float) -> None:
-        verdict = "PASS" if value <= limit else "MISS"
-        self.row(figure, value, "x", f"<= {limit:g}", verdict)
-        self.verdicts.append((figure, f"{value:.2f} (target <= {limit:g}): {verdict}"))
-
-    def print(self) -> None:
-        for title, rows in self.sections:
-            print()
-            print(title)
-            print("-" * len(title))
-            width = max([len(r[0]) for r in rows] + [10])
-            print(f"  {'figure':<{width}}  {'value':>10}  {'unit':<6} {'target':<8} result")
-            for figure, value, unit, target, verdict in rows:
-                shown = f"{value:10.3f}" if isinstance(value, float) else f"{value!s:>10}"
-                print(f"  {figure:<{width}}  {shown}  {unit:<6} {target:<8} {verdict}".rstrip())
-        if self.verdicts:
-            print()
-            print("Targets")
-            print("-------")
-            for figure, verdict in self.verdicts:
-                print(f"  {figure}: {verdict}")
-
-
-def load_directory() -> dict:
-    """The demo directory without passwords: the benchmark logs nobody in, so it skips the hashing."""
-    data = json.loads(DIRECTORY_FILE.read_text(encoding="utf-8"))
-    data["users"] = [{k: v for k, v in user.items() if k != "password"} for user in data.get("users", [])]
-    return data
-
 
 def make_engine(url: str, clock: Clock) -> Engine:
     """A migrated GovFlow engine with the demo directory and both benchmark processes deployed."""
@@ -203,29 +135,6 @@ class BareCommit:
     def __call__(self) -> None:
         with self.db.begin() as conn:
             conn.execute(self.statement, {"v": "bench"})
-
-
-class StatementCounter:
-    """Counts the SQL statements an SQLAlchemy engine sends while it is active (used untimed)."""
-
-    def __init__(self, db):
-        self.db, self.count = db, 0
-
-    def _seen(self, *_args, **_kwargs):
-        self.count += 1
-
-    def __enter__(self):
-        sqlalchemy.event.listen(self.db, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *_exc):
-        sqlalchemy.event.remove(self.db, "before_cursor_execute", self._seen)
-
-
-def count_statements(db, fn) -> tuple[int, object]:
-    with StatementCounter(db) as counter:
-        result = fn()
-    return counter.count, result
 
 
 def interleaved(variants: dict, count: int, warmup: int) -> dict[str, list[float]]:
@@ -340,40 +249,12 @@ def run_loops(make_runners, points: list[int], repeats: int) -> tuple[dict, dict
 
 # --- the run ------------------------------------------------------------------------------------------
 
-def postgres_schema_url(base: str) -> str:
-    separator = "&" if "?" in base else "?"
-    return f"{base}{separator}options=-csearch_path%3D{SCHEMA}"
-
-
-def recreate_schema(base: str, drop_only: bool = False) -> None:
-    admin = create_engine(normalise_url(base))
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
-            if not drop_only:
-                conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
-    finally:
-        admin.dispose()
-
-
-def server_version(url: str) -> str:
-    db = create_engine(normalise_url(url))
-    try:
-        with db.connect() as conn:
-            return conn.execute(text("SHOW server_version")).scalar()
-    finally:
-        db.dispose()
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--instances", type=int, default=200,
                         help="instances timed per variant in part 1, and bare commits timed (default 200)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed rounds run first in part 1 (default 5)")
-    parser.add_argument("--skip-postgres", action="store_true", help="measure SQLite and raw SpiffWorkflow only")
-    parser.add_argument("--postgres-url", default=os.environ.get("GOVFLOW_BENCH_POSTGRES_URL", "postgresql:///test"),
-                        help=f"PostgreSQL database; the schema {SCHEMA} is created in it and dropped after "
-                             "(default $GOVFLOW_BENCH_POSTGRES_URL or postgresql:///test)")
+    add_postgres_options(parser, SCHEMA, "measure SQLite and raw SpiffWorkflow only")
     parser.add_argument("--early", type=int, default=10, help="early loop point, in iterations (default 10)")
     parser.add_argument("--late", type=int, default=400, help="late loop point, in iterations (default 400)")
     parser.add_argument("--loops", type=int, default=3,
@@ -392,36 +273,10 @@ def main(argv=None) -> int:
     print(f"GovFlow engine overhead benchmark: {args.instances} instances per variant; loop points "
           f"{args.early} and {args.late} (steps {args.early - 2}-{args.early + 2} and "
           f"{args.late - 2}-{args.late + 2} of {args.loops} looping instances per variant)")
-    print(f"Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, SpiffWorkflow "
-          f"{_version('SpiffWorkflow')}, {platform.machine()}, {os.cpu_count()} CPUs; clock fixed at {NOW}")
+    print(f"{environment()}; clock fixed at {NOW}")
 
-    postgres = None
-    if not args.skip_postgres:
-        try:
-            recreate_schema(args.postgres_url)
-            postgres = postgres_schema_url(args.postgres_url)
-            print(f"PostgreSQL {server_version(postgres)} at {args.postgres_url}, schema {SCHEMA}")
-        except Exception as err:  # a measurement run: say why and go on without it
-            print(f"PostgreSQL is not reachable at {args.postgres_url} ({type(err).__name__}: "
-                  f"{str(err).splitlines()[0]}); measuring without it")
-
-    databases: list = []  # every SQLAlchemy engine opened, disposed of at the end
-    try:
-        with tempfile.TemporaryDirectory(prefix="govflow-bench-") as tmp:
-            try:
-                run(args, clock, report, f"sqlite:///{Path(tmp) / 'govflow.db'}", postgres, databases)
-            finally:
-                for db in databases:
-                    db.dispose()
-    except Exception:
-        traceback.print_exc()
-        print("\nThe benchmark stopped early; the figures measured so far follow.")
-    finally:
-        if postgres is not None:
-            try:
-                recreate_schema(args.postgres_url, drop_only=True)
-            except Exception as err:
-                print(f"could not drop schema {SCHEMA}: {err}")
+    with postgres_schema(None if args.skip_postgres else args.postgres_url, SCHEMA) as postgres:
+        run_guarded(lambda sqlite_url, databases: run(args, clock, report, sqlite_url, postgres, databases))
     report.print()
     return 0
 
@@ -525,14 +380,6 @@ def run(args, clock: Clock, report: Report, sqlite_url: str, postgres: str | Non
     report.row(f"full to_dict + from_dict {late} / {early}",
                median_ms([t["ser"] for t in round_trips[late]]) / median_ms([t["ser"] for t in round_trips[early]]),
                "x", "", "information")
-
-
-def _version(package: str) -> str:
-    try:
-        from importlib.metadata import version
-        return version(package)
-    except Exception:
-        return "?"
 
 
 if __name__ == "__main__":

@@ -21,32 +21,21 @@ The engines run on fixed clocks; only the timing here reads the real time (``tim
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
-import tempfile
 import time
-import traceback
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# common first: it puts the repository root on sys.path, for the imports from engine below
+from common import (FIXTURES, Report, StatementCounter, add_postgres_options, environment, load_directory,
+                    median_ms, ms, postgres_schema, run_guarded, timed)
+from sqlalchemy import func, select, text
 
-import sqlalchemy  # noqa: E402
-from sqlalchemy import create_engine, event, func, select, text  # noqa: E402
+from engine import directory
+from engine.clock import Clock, local_iso, parse_instant
+from engine.commands import DUE_TIMERS, Engine
+from engine.models import Instance, TaskIndex, Timer
 
-from engine import directory  # noqa: E402
-from engine.clock import Clock, local_iso, parse_instant  # noqa: E402
-from engine.commands import DUE_TIMERS, Engine  # noqa: E402
-from engine.db import normalise_url  # noqa: E402
-from engine.models import Instance, TaskIndex, Timer  # noqa: E402
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-DIRECTORY_FILE = ROOT / "processes" / "directory.json"
 PROCESS = "timer_wait"             # bench/fixtures/timer_wait: a 20-minute timer, then the user task 办理
 NEXT_TASK = "handle"               # the user task a fired instance must have open
 NOW = "2026-06-01T09:00:00+08:00"  # the measured instant, a Monday
@@ -60,90 +49,6 @@ TARGET_RATIO = 2.0
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-def ms(seconds: float) -> float:
-    return seconds * 1000.0
-
-
-def median_ms(samples: list[float]) -> float:
-    return ms(statistics.median(samples))
-
-
-def timed(fn):
-    started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
-
-
-class Report:
-    """Rows of (figure, value, unit, target, verdict), printed as one table per section."""
-
-    def __init__(self):
-        self.sections: list[tuple[str, list[tuple]]] = []
-        self.verdicts: list[tuple[str, str]] = []
-        self.notes: list[tuple[str, list[str]]] = []
-
-    def section(self, title: str) -> None:
-        self.sections.append((title, []))
-
-    def row(self, figure: str, value, unit: str = "", target: str = "", verdict: str = "") -> None:
-        self.sections[-1][1].append((figure, value, unit, target, verdict))
-
-    def ratio(self, figure: str, value: float, limit: float) -> None:
-        verdict = "PASS" if value < limit else "MISS"
-        self.row(figure, value, "x", f"< {limit:g}", verdict)
-        self.verdicts.append((figure, f"{value:.2f} (target < {limit:g}): {verdict}"))
-
-    def note(self, title: str, lines: list[str]) -> None:
-        self.notes.append((title, lines))
-
-    def print(self) -> None:
-        for title, rows in self.sections:
-            print()
-            print(title)
-            print("-" * len(title))
-            width = max([len(r[0]) for r in rows] + [10])
-            print(f"  {'figure':<{width}}  {'value':>10}  {'unit':<6} {'target':<8} result")
-            for figure, value, unit, target, verdict in rows:
-                shown = f"{value:10.3f}" if isinstance(value, float) else f"{value!s:>10}"
-                print(f"  {figure:<{width}}  {shown}  {unit:<6} {target:<8} {verdict}".rstrip())
-        for title, lines in self.notes:
-            print()
-            print(title)
-            print("-" * len(title))
-            for line in lines:
-                print(f"  {line}")
-        if self.verdicts:
-            print()
-            print("Targets")
-            print("-------")
-            for figure, verdict in self.verdicts:
-                print(f"  {figure}: {verdict}")
-
-
-class StatementCounter:
-    """Counts the SQL statements sent through ``db`` while active (BEGIN/COMMIT are not statements)."""
-
-    def __init__(self, db):
-        self.db, self.count = db, 0
-
-    def _count(self, *_args):
-        self.count += 1
-
-    def __enter__(self):
-        event.listen(self.db, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *_exc):
-        event.remove(self.db, "before_cursor_execute", self._count)
-
-
-def load_directory() -> dict:
-    """The demo directory without passwords: the benchmark logs nobody in, so it skips the hashing."""
-    data = json.loads(DIRECTORY_FILE.read_text(encoding="utf-8"))
-    data["users"] = [{k: v for k, v in user.items() if k != "password"} for user in data.get("users", [])]
-    return data
-
 
 def due_query(now):
     """The statement Engine.fire_due_timers runs (engine.commands.DUE_TIMERS), bound to ``now``."""
@@ -305,31 +210,6 @@ class TimerBench:
 
 # --- the run ------------------------------------------------------------------------------------------
 
-def postgres_schema_url(base: str) -> str:
-    separator = "&" if "?" in base else "?"
-    return f"{base}{separator}options=-csearch_path%3D{SCHEMA}"
-
-
-def recreate_schema(base: str, drop_only: bool = False) -> None:
-    admin = create_engine(normalise_url(base))
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
-            if not drop_only:
-                conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
-    finally:
-        admin.dispose()
-
-
-def server_version(url: str) -> str:
-    db = create_engine(normalise_url(url))
-    try:
-        with db.connect() as conn:
-            return conn.execute(text("SHOW server_version")).scalar()
-    finally:
-        db.dispose()
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--waiting", type=int, default=10000,
@@ -339,10 +219,7 @@ def main(argv=None) -> int:
                         help="scenario B: instances waiting on timers not due (default 100)")
     parser.add_argument("--samples", type=int, default=3, help="timed passes per scenario (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed passes first, per scenario (default 1)")
-    parser.add_argument("--skip-postgres", action="store_true", help="measure SQLite only")
-    parser.add_argument("--postgres-url", default=os.environ.get("GOVFLOW_BENCH_POSTGRES_URL", "postgresql:///test"),
-                        help=f"PostgreSQL database; the schema {SCHEMA} is created in it and dropped after "
-                             "(default $GOVFLOW_BENCH_POSTGRES_URL or postgresql:///test)")
+    add_postgres_options(parser, SCHEMA, "measure SQLite only")
     args = parser.parse_args(argv)
     if args.due < 1 or args.samples < 1 or args.warmup < 0:
         parser.error("--due and --samples must be at least 1, --warmup at least 0")
@@ -350,45 +227,21 @@ def main(argv=None) -> int:
         parser.error("--baseline-waiting must be between 0 and --waiting")
 
     began = time.perf_counter()
-    report = Report()
+    report = Report(strict=True)  # the target is pass A / pass B < 2, not <= 2
     print(f"GovFlow timer pass benchmark: A = {args.waiting} waiting + {args.due} due, B = "
           f"{args.baseline_waiting} waiting + {args.due} due; median of {args.samples} passes each "
           f"(after {args.warmup} untimed)")
-    print(f"Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, SpiffWorkflow "
-          f"{_version('SpiffWorkflow')}, {platform.machine()}, {os.cpu_count()} CPUs; measured instant {NOW}")
+    print(f"{environment()}; measured instant {NOW}")
 
-    postgres = None
-    if not args.skip_postgres:
-        try:
-            recreate_schema(args.postgres_url)
-            postgres = postgres_schema_url(args.postgres_url)
-            print(f"PostgreSQL {server_version(postgres)} at {args.postgres_url}, schema {SCHEMA}")
-        except Exception as err:  # a measurement run: say why and go on without it
-            print(f"PostgreSQL is not reachable at {args.postgres_url} ({type(err).__name__}: "
-                  f"{str(err).splitlines()[0]}); measuring without it")
-            postgres = None
+    with postgres_schema(None if args.skip_postgres else args.postgres_url, SCHEMA) as postgres:
+        def run_all(sqlite_url: str, databases: list) -> None:
+            targets = [("SQLite", sqlite_url)]
+            if postgres is not None:
+                targets.append(("PostgreSQL", postgres))
+            for name, url in targets:
+                run(args, report, name, url, databases)
 
-    databases: list = []  # every SQLAlchemy engine opened, disposed of at the end
-    try:
-        with tempfile.TemporaryDirectory(prefix="govflow-bench-") as tmp:
-            try:
-                targets = [("SQLite", f"sqlite:///{Path(tmp) / 'govflow.db'}")]
-                if postgres is not None:
-                    targets.append(("PostgreSQL", postgres))
-                for name, url in targets:
-                    run(args, report, name, url, databases)
-            finally:
-                for db in databases:
-                    db.dispose()
-    except Exception:
-        traceback.print_exc()
-        print("\nThe benchmark stopped early; the figures measured so far follow.")
-    finally:
-        if postgres is not None:
-            try:
-                recreate_schema(args.postgres_url, drop_only=True)
-            except Exception as err:
-                print(f"could not drop schema {SCHEMA}: {err}")
+        run_guarded(run_all)
     report.print()
     print(f"\nwhole run: {time.perf_counter() - began:.1f} s")
     return 0
@@ -439,14 +292,6 @@ def _plan_row(report: Report, figure: str, plan: list[str]) -> None:
 
 def _list_ms(samples: list[float]) -> str:
     return ", ".join(f"{ms(s):.1f}" for s in samples)
-
-
-def _version(package: str) -> str:
-    try:
-        from importlib.metadata import version
-        return version(package)
-    except Exception:
-        return "?"
 
 
 if __name__ == "__main__":
