@@ -51,6 +51,7 @@ class UnitOfWork:
     conn: Connection
     now: datetime
     after_commit: list = field(default_factory=list)
+    rollback_only: bool = False
     _session: Session | None = None
     _calendar: WorkingCalendar | None = None
 
@@ -90,6 +91,9 @@ class Engine:
                 yield uow
                 if uow._session is not None:
                     uow._session.flush()
+                if uow.rollback_only:
+                    transaction.rollback()
+                    return
                 transaction.commit()
             except IntegrityError as err:
                 transaction.rollback()
@@ -113,15 +117,20 @@ class Engine:
 
     # --- deployment ---------------------------------------------------------------------------------
 
-    def deploy(self, paths: list[Path], actor: str) -> list[deployment.DeployResult]:
-        """Deploy every model under ``paths`` in one transaction: all of them or none."""
+    def deploy(self, paths: list[Path], actor: str, check_only: bool = False) -> list[deployment.DeployResult]:
+        """Deploy every model under ``paths`` in one transaction: all of them or none. With ``check_only``
+        every model is validated and compiled exactly as a deployment would, and nothing is stored."""
         results = []
         with self.unit_of_work() as uow:
+            uow.rollback_only = check_only
             for bpmn_path in deployment.find_models(paths):
                 result = deployment.deploy_bundle(uow.session, deployment.Bundle.from_path(bpmn_path), actor, uow.now)
                 results.append(result)
                 if result.status == "deployed":
                     audit.record(uow.session, action="deploy", actor=actor, at=uow.now, data=result.to_dict())
+        if check_only:
+            return [deployment.DeployResult(r.key, r.version, r.sha256, "valid" if r.status == "deployed" else r.status)
+                    for r in results]
         return results
 
     # --- running instances --------------------------------------------------------------------------

@@ -36,6 +36,9 @@ class ScenarioResult:
     def passed(self) -> bool:
         return not self.failures
 
+    def to_dict(self) -> dict:
+        return {"name": self.name, "source": self.source, "passed": self.passed, "failures": self.failures}
+
 
 def load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))

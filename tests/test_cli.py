@@ -135,3 +135,31 @@ def test_compliance_report_through_the_cli(govflow):
     assert statuses == {"dept_phone": ("overdue", 10), "city_phone": ("pending", 0),
                         "dept_written": ("pending", 0), "city_written": ("pending", 0)}
     assert govflow("compliance", "emergency_report", "--to", "2026-06-01T00:00:00+08:00")["instances"] == []
+
+
+def test_validate_checks_models_as_deploy_would_and_stores_nothing(govflow, tmp_path):
+    govflow("users", "load")
+    assert {r["status"] for r in govflow("validate")} == {"valid"}
+    assert govflow("definitions") == []
+    folder = tmp_path / "leave"
+    shutil.copytree(PROCESSES / "leave", folder)
+    bpmn = folder / "leave.bpmn"
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace('value="notify.json"', 'value="nope.json"'),
+                    encoding="utf-8")
+    code, payload, err = govflow("validate", str(folder), ok=False)
+    assert payload["error"] == "invalid_diagram" and "nope.json" in err
+    assert govflow("definitions") == []
+
+
+def test_scenarios_run_each_in_a_fresh_database_and_a_failure_exits_non_zero(govflow, tmp_path):
+    passing = PROCESSES / "leave" / "scenarios" / "filed_too_late_is_rejected.json"
+    [result] = govflow("scenarios", str(passing))
+    assert result["passed"] and result["failures"] == []
+    failing = tmp_path / "wrong.json"
+    scenario = json.loads(passing.read_text(encoding="utf-8"))
+    scenario["steps"][0]["expect"]["data"]["outcome"] = "approved"
+    failing.write_text(json.dumps(scenario, ensure_ascii=False), encoding="utf-8")
+    code, payload, err = govflow("scenarios", str(passing), str(failing), ok=False)
+    assert code == 1 and [r["passed"] for r in payload] == [True, False]
+    assert "expected 'approved'" in payload[1]["failures"][0]
+    assert err == "govflow: 1 of 2 scenarios failed\n"

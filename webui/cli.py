@@ -16,7 +16,9 @@ from engine import directory, roster
 from engine.calendar_admin import CalendarAdmin
 from engine.clock import Clock, parse_instant
 from engine.commands import Engine
+from engine.scenarios import find as scenario_files
 from engine.errors import GovflowError
+from webui.demo import run_scenarios
 
 PROCESSES = Path(__file__).resolve().parent.parent / "processes"
 DEMO_DIRECTORY = PROCESSES / "directory.json"
@@ -85,6 +87,33 @@ def deploy(ctx: Context, paths, actor):
                       + (" (identical content is already deployed)" if r["status"] == "unchanged" else "")
                       for r in results)
     ctx.emit(results, human)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@pass_ctx
+def validate(ctx: Context, paths):
+    """Check process models exactly as deploy would (XSD, roles, forms, DMN, expressions), storing nothing."""
+    results = [r.to_dict() for r in ctx.engine.deploy(list(paths) or [PROCESSES], "admin", check_only=True)]
+    ctx.emit(results, "\n".join(f"{r['key']}: {'ok' if r['status'] == 'valid' else 'ok, same as v' + str(r['version'])}"
+                                  for r in results))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@pass_ctx
+def scenarios(ctx: Context, paths):
+    """Run scenario fixtures (default: every processes/*/scenarios/*.json), each in a fresh temporary
+    database with the demo directory and the models as they are on disk now."""
+    files = [p for path in paths for p in ([path] if path.is_file() else sorted(path.rglob("scenarios/*.json")))]
+    results = run_scenarios(files or scenario_files(PROCESSES), DEMO_DIRECTORY, PROCESSES)
+    ctx.emit([r.to_dict() for r in results],
+             "\n".join(f"{'PASS' if r.passed else 'FAIL'}  {r.source}" + "".join(f"\n      {f}" for f in r.failures)
+                       for r in results))
+    failed = sum(not r.passed for r in results)
+    if failed:
+        click.echo(f"govflow: {failed} of {len(results)} scenarios failed", err=True)
+        raise click.exceptions.Exit(1)
 
 
 @cli.command()
@@ -381,8 +410,7 @@ def _describe_result(result: dict) -> str:
 def main(argv=None) -> int:
     as_json = "--json" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, standalone_mode=False)
-        return 0
+        return cli.main(args=argv, standalone_mode=False) or 0
     except GovflowError as err:
         return _fail(err.message, err.to_dict(), as_json)
     except click.ClickException as err:

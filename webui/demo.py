@@ -1,12 +1,14 @@
-"""``govflow demo``: a ready-to-use database with the demo directory, every model and sample instances."""
+"""``govflow demo`` (a ready-to-use database with the demo directory, every model and sample instances) and
+``govflow scenarios`` (scenario fixtures, each in a fresh temporary database)."""
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from engine import directory, queries
-from engine.clock import LOCAL_ZONE
+from engine import directory, queries, scenarios
+from engine.clock import LOCAL_ZONE, Clock
 from engine.commands import Engine
 
 
@@ -28,6 +30,24 @@ def run_demo(engine: Engine, directory_path: Path, processes_path: Path) -> dict
                  "liu_civil 民政局局长, zheng_clerk 办公室文秘, xie_emergency_staff 应急局值班员, "
                  "feng_duty 总值班室, shen_auditor 审计员, admin")
     return {"deployed": deployed, "started": started, "open_tasks": open_tasks, "text": "\n".join(lines)}
+
+
+def run_scenarios(files: list[Path], directory_path: Path, processes_path: Path) -> list[scenarios.ScenarioResult]:
+    """Each scenario in a fresh temporary SQLite database holding the directory and every model on disk."""
+    document = json.loads(directory_path.read_text(encoding="utf-8"))
+    results = []
+    with tempfile.TemporaryDirectory(prefix="govflow-scenarios-") as folder:
+        for number, path in enumerate(files):
+            engine = Engine(f"sqlite:///{folder}/{number}.db", clock=Clock())
+            try:
+                engine.migrate()
+                with engine.unit_of_work() as uow:
+                    directory.load(uow.session, document)
+                engine.deploy([processes_path], "admin")
+                results.append(scenarios.run(engine, scenarios.load(path), str(path)))
+            finally:
+                engine.db.dispose()
+    return results
 
 
 def _start_samples(engine: Engine) -> list[dict]:
