@@ -82,10 +82,14 @@ def open_ready(conn: Connection, live: LiveInstance, open_tasks: list, definitio
 def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task, now: datetime, calendar):
     props = task_properties(task)
     name = task.task_spec.bpmn_name or task.task_spec.name
-    explicit = task.workflow.script_engine.evaluate(task, props["assignee"]) if props.get("assignee") else None
+    engine = task.workflow.script_engine
+    explicit = engine.evaluate(task, props["assignee"]) if props.get("assignee") else None
+    # The department a task is for: the instance's (the submitting department) unless the diagram names
+    # another, e.g. each department of a countersign (会签) in its own multi-instance task.
+    department = engine.evaluate(task, props["departmentFrom"]) if props.get("departmentFrom") else \
+        task.data.get("department")
     lane = definition.properties.get("lanes", {}).get(task.task_spec.lane or "")
-    assignment = directory.assign(conn, lane, task.data.get("department"), live.row.started_by, now,
-                                  explicit_assignee=explicit)
+    assignment = directory.assign(conn, lane, department, live.row.started_by, now, explicit_assignee=explicit)
     try:
         due_at, due_note = _due(task, props, now, calendar)
     except ValueError as err:

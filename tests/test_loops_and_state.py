@@ -68,6 +68,23 @@ def failed_step(shown: dict) -> tuple[dict, str]:
     return step, reason
 
 
+def test_a_countersign_gives_each_department_head_their_own_task_and_collects_every_opinion(engine):
+    deploy(engine, "countersign")
+    result = engine.start("countersign", CLERK, {"departments": ["civil_affairs", "education", "commerce"]})
+    assignees = {t["department"]: t["assignee"] for t in result["tasks"]}
+    assert assignees == {"civil_affairs": "liu_civil", "education": "huang_edu", "commerce": "he_commerce"}
+    assert {t["title"] for t in result["tasks"]} == {"部门会签意见"}
+    instance_id = result["instance"]
+    for task in result["tasks"]:
+        engine.complete(task["id"], assignees[task["department"]],
+                        {"opinion": "不同意" if task["department"] == "commerce" else "同意"})
+    engine.complete(open_task(engine, instance_id, "summarise")["id"], CLERK, {})
+    engine.complete(open_task(engine, instance_id, "file_it")["id"], CLERK, {})
+    shown = engine.show(instance_id)
+    assert shown["state"] == "completed"
+    assert shown["data"]["opinions"] == ["同意", "同意", "不同意"] and shown["data"]["agreed"] == 2
+
+
 # --- a long loop --------------------------------------------------------------------------------------
 
 
@@ -239,14 +256,39 @@ def parallel_loop_scenario(engine: Engine, clock):
     return instance, steps
 
 
-SCENARIOS = {"leave": leave_scenario, "loop": loop_scenario, "boundary_timer": boundary_scenario,
+def countersign_scenario(engine: Engine, clock):
+    """A parallel multi-instance countersign, an embedded subprocess and a call activity: each keeps a task
+    tree of its own beside the instance's."""
+    instance = {}
+    heads = {"civil_affairs": "liu_civil", "education": "huang_edu", "commerce": "he_commerce"}
+
+    def start():
+        instance["id"] = engine.start("countersign", CLERK, {"departments": list(heads)})["instance"]
+
+    def sign(department, opinion):
+        def step():
+            [task] = [t for t in engine.tasks(instance=instance["id"]) if t["department"] == department]
+            engine.complete(task["id"], heads[department], {"opinion": opinion})
+        return step
+
+    def clerk(name):
+        def step():
+            engine.complete(open_task(engine, instance["id"], name)["id"], CLERK, {})
+        return step
+
+    return instance, [("start", start), ("civil affairs signs", sign("civil_affairs", "同意")),
+                      ("education signs", sign("education", "同意")), ("commerce signs", sign("commerce", "不同意")),
+                      ("summarise in the subprocess", clerk("summarise")), ("file in the called process", clerk("file_it"))]
+
+
+SCENARIOS = {"leave": leave_scenario, "countersign": countersign_scenario, "loop": loop_scenario, "boundary_timer": boundary_scenario,
              "interrupting_boundary_timer": interrupting_boundary_scenario, "parallel_loop": parallel_loop_scenario}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_after_every_step_the_state_loaded_from_the_database_equals_the_state_in_memory(
         engine, clock, scenario):
-    for fixture in ("loop", "parallel_loop", "boundary_interrupt", "boundary_noninterrupt"):
+    for fixture in ("loop", "parallel_loop", "boundary_interrupt", "boundary_noninterrupt", "countersign"):
         deploy(engine, fixture)
     instance, steps = scenario(engine, clock)
 
