@@ -30,7 +30,7 @@ from .clock import Clock, parse_instant
 from .db import connect, database_url, migrate
 from .errors import Conflict, Forbidden, GovflowError, InstanceFailed, InvalidInput
 from .models import Absence, CalendarOverride, Timer
-from .scripting import RestrictedEnvironment, RestrictedScriptEngine, UnsafeExpression
+from .scripting import RestrictedScriptEngine, UnsafeExpression
 from .store import CONFLICT_MESSAGE, Definition, DefinitionCache, InstanceCache, LiveInstance
 
 SYSTEM = "system"
@@ -147,7 +147,8 @@ class Engine:
                 schema = definition.forms[props["start_form"]]
                 forms.validate(schema, data, props["start_form"])
                 fields = forms.with_all_fields(schema, data)
-            _check_start(props, fields, uow.now)
+            _check_rule(self._script_engine(uow, None).environment, props.get("start_check"),
+                        props.get("start_check_message"), fields)
             initial = {**fields, "initiator": actor, "initiator_name": person.display_name,
                        "initiator_roles": person.roles, "initiator_portfolio": person.portfolio,
                        "department": fields.get("department") or person.department,
@@ -183,6 +184,9 @@ class Engine:
             audit.record(conn, action="complete", actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
                          on_behalf_of=on_behalf_of, data={"task": task.name, "title": task.title, "data": data})
 
+            task_props = taskindex.task_properties(spiff_task)
+            _check_rule(live.tracked.workflow.script_engine.environment, task_props.get("completeCheck"),
+                        task_props.get("completeCheckMessage"), {**spiff_task.data, **fields})
             made_at = _made_at(spiff_task, fields, uow.now)
 
             def step():
@@ -264,8 +268,9 @@ class Engine:
         uow.after_commit.append(lambda: self._instances.put(live))
         return failure
 
-    def _script_engine(self, uow: UnitOfWork, instance_id: int) -> RestrictedScriptEngine:
-        return RestrictedScriptEngine(services=_services(uow, instance_id), clock=_FixedNow(uow.now))
+    def _script_engine(self, uow: UnitOfWork, instance_id: int | None) -> RestrictedScriptEngine:
+        return RestrictedScriptEngine(services=_services(uow, instance_id), clock=_FixedNow(uow.now),
+                                      functions=_calendar_functions(uow))
 
     # --- queries ------------------------------------------------------------------------------------
 
@@ -322,15 +327,26 @@ def _check_may_start(definition: Definition, person: directory.Profile) -> None:
                         f"start {definition.key}: it needs one of the roles {', '.join(allowed)}")
 
 
-def _check_start(props: dict, data: dict, now: datetime) -> None:
-    """The start event's ``startCheck``: a rule over the submitted data and ``now()`` that the form alone
-    cannot state (an event time that must not lie in the future)."""
-    check = props.get("start_check")
+def _calendar_functions(uow: UnitOfWork) -> dict:
+    """Working-day arithmetic for diagram expressions, on the calendar (with overrides) of this command."""
+
+    def add_working_days(instant, days):
+        return uow.calendar().add_working_days(_instant(instant), int(days)).value
+
+    def working_days_between(start, end):
+        return uow.calendar().working_days_between(_instant(start), _instant(end)).value
+
+    return {"add_working_days": add_working_days, "working_days_between": working_days_between}
+
+
+def _check_rule(environment, check: str | None, message: str | None, data: dict) -> None:
+    """A designer's rule over the submitted data that a form alone cannot state (``startCheck`` on a start
+    event, ``completeCheck`` on a task): refused with the designer's message when it does not hold."""
     if not check:
         return
-    message = props.get("start_check_message") or f"the data does not satisfy {check}"
+    message = message or f"the data does not satisfy {check}"
     try:
-        satisfied = RestrictedEnvironment(functions={"now": lambda: now}).evaluate(check, data)
+        satisfied = environment.evaluate(check, data)
     except Exception as err:
         raise InvalidInput(f"{message} ({err})") from err
     if not satisfied:

@@ -29,6 +29,7 @@ from .xmlsafe import DiagramError, parse_xml
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
+EXPRESSION_PROPERTIES = ("startCheck", "completeCheck", "dueFrom", "doneAt", "assignee", "departmentFrom")
 
 
 @dataclass
@@ -86,7 +87,7 @@ def find_models(paths: list[Path]) -> list[Path]:
 def deploy_bundle(session: Session, bundle: Bundle, actor: str, now) -> DeployResult:
     decisions = _validated_decisions(bundle)
     diagram = _validated_diagram(session, bundle, decisions)
-    _check_start_check(bundle, diagram)
+    _check_rules(bundle, diagram)
     used_forms = {name: bundle.forms[name] for name in _referenced_forms(diagram.root)}
     for name, schema in used_forms.items():
         forms.check_schema(schema, name)
@@ -145,15 +146,16 @@ def _invalid(problems) -> InvalidDiagram:
     return InvalidDiagram(f"the diagram cannot be deployed:\n{listing}", details)
 
 
-def _check_start_check(bundle: Bundle, diagram: ValidatedDiagram) -> None:
-    """A start event's ``startCheck`` is an expression over the start form's data and ``now()`` that must hold
-    for an instance to start; it goes through the same restricted-expression check as every other."""
-    for node in diagram.root.xpath(".//spiffworkflow:property[@name='startCheck']", namespaces=NS):
-        problems = check_expression(node.get("value", ""))
-        if problems:
-            raise InvalidDiagram(f"{bundle.bpmn_path.name}:{node.sourceline}: startCheck: {'; '.join(problems)}",
-                                 [{"source": bundle.bpmn_path.name, "line": node.sourceline,
-                                   "element": None, "message": "; ".join(problems)}])
+def _check_rules(bundle: Bundle, diagram: ValidatedDiagram) -> None:
+    """``startCheck``/``completeCheck`` rules and the ``dueFrom``/``doneAt``/``assignee``/``departmentFrom``
+    expressions go through the same restricted-expression check as every other expression."""
+    for name in EXPRESSION_PROPERTIES:
+        for node in diagram.root.xpath(f".//spiffworkflow:property[@name='{name}']", namespaces=NS):
+            problems = check_expression(node.get("value", ""))
+            if problems:
+                raise InvalidDiagram(f"{bundle.bpmn_path.name}:{node.sourceline}: {name}: {'; '.join(problems)}",
+                                     [{"source": bundle.bpmn_path.name, "line": node.sourceline,
+                                       "element": None, "message": "; ".join(problems)}])
 
 
 def _referenced_forms(root) -> list[str]:

@@ -134,12 +134,17 @@ def _add_hours(instant, hours) -> datetime:
     return _instant(instant) + timedelta(hours=hours)
 
 
-def _no_clock():
-    raise UnsafeExpression("now() is only known while a command runs")
+def _only_in_a_command(name):
+    def refuse(*_args):
+        raise UnsafeExpression(f"{name}() is only known while a command runs")
+    return refuse
 
+
+# Bound to the running command's clock and working-day calendar (RestrictedScriptEngine's ``functions``).
+COMMAND_FUNCTIONS = ("now", "add_working_days", "working_days_between")
 
 FUNCTIONS = {
-    "now": _no_clock,
+    **{name: _only_in_a_command(name) for name in COMMAND_FUNCTIONS},
     "len": len, "min": min, "max": max, "sum": _sum, "abs": abs, "round": _round,
     "int": int, "float": float, "str": str, "bool": bool, "sorted": sorted, "any": any, "all": all,
     "list": list, "dict": dict, "set": set, "tuple": tuple, "range": _range,
@@ -519,9 +524,9 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
 class RestrictedScriptEngine(PythonScriptEngine):
     """PythonScriptEngine whose evaluation goes through RestrictedEnvironment."""
 
-    def __init__(self, services=None, clock=None):
-        functions = {"now": clock.now} if clock is not None else None
-        super().__init__(environment=RestrictedEnvironment(services, functions))
+    def __init__(self, services=None, clock=None, functions=None):
+        bound = {"now": clock.now} if clock is not None else {}
+        super().__init__(environment=RestrictedEnvironment(services, {**bound, **(functions or {})}))
         self.clock = clock
 
     def validate(self, expression):
