@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -29,12 +29,16 @@ from .calendar import WorkingCalendar
 from .clock import Clock, parse_instant
 from .db import connect, database_url, migrate
 from .errors import Conflict, Forbidden, GovflowError, InstanceFailed, InvalidInput
-from .models import Absence, CalendarOverride, Timer
+from .models import Absence, CalendarOverride, Instance, Timer
 from .scripting import RestrictedScriptEngine, UnsafeExpression
 from .store import CONFLICT_MESSAGE, Definition, DefinitionCache, InstanceCache, LiveInstance
 
 SYSTEM = "system"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_INSTANCES_OF = (select(Instance.id, Instance.title, Instance.state, Instance.data)
+                 .where(or_(Instance.process_key == bindparam("process"),
+                            Instance.process_key.like(bindparam("variants"))))
+                 .order_by(Instance.id))
 _COUNT_ABSENCES = (select(func.count()).select_from(Absence)
                    .where(Absence.username == bindparam("username"), Absence.kind == bindparam("kind"),
                           Absence.starts_at >= bindparam("start"), Absence.starts_at < bindparam("end")))
@@ -155,7 +159,7 @@ class Engine:
                        "started_at": uow.now.isoformat()}
             row = store.insert_instance(conn, definition, _title(props, initial), actor, uow.now)
             live = LiveInstance(row, TrackedWorkflow.start(definition.compiled, self._script_engine(uow, row.id)))
-            live.tracked.workflow.task_tree.data.update(initial)
+            live.tracked.workflow.task_tree.data.update({**initial, "instance_id": row.id})
             audit.record(conn, action="start", actor=actor, at=uow.now, instance_id=row.id,
                          data={"process": process_key, "version": definition.version, "data": data})
             failure = self._advance(uow, live, definition, live.tracked.workflow.do_engine_steps)
@@ -317,7 +321,18 @@ def _services(uow: UnitOfWork, instance_id: int) -> dict:
         return uow.conn.scalar(_COUNT_ABSENCES, {"username": username, "kind": kind,
                                                  "start": _instant(starts_from), "end": _instant(starts_before)})
 
-    return {"record_absence": record_absence, "count_absences": count_absences}
+    def find_instances(context, process, field, value, fields, outcome=None):
+        """Instances of ``process`` (and its district variants) whose data has ``field == value`` (and
+        ``outcome`` when given), each with the data ``fields`` asked for: e.g. the topics admitted for a
+        meeting."""
+        rows = uow.conn.execute(_INSTANCES_OF, {"process": process, "variants": f"{process}.%"}).all()
+        return [{"instance": row.id, "title": row.title, "state": row.state,
+                 **{name: (row.data or {}).get(name) for name in fields}}
+                for row in rows if (row.data or {}).get(field) == value
+                and (outcome is None or (row.data or {}).get("outcome") == outcome)]
+
+    return {"record_absence": record_absence, "count_absences": count_absences, "find_instances": find_instances}
+
 
 
 def _check_may_start(definition: Definition, person: directory.Profile) -> None:
