@@ -108,3 +108,27 @@ def test_only_the_mayor_signs_the_minutes(engine, clock, meeting):
         engine.complete(open_task(engine, meeting, "sign_minutes")["id"], "li_exec", {"minutes": "纪要"})
     engine.complete(open_task(engine, meeting, "sign_minutes")["id"], "wang_mayor", {"minutes": "纪要"})
     assert engine.show(meeting)["state"] == "completed"
+
+
+def test_a_topic_admitted_through_the_districts_review_reaches_the_agenda_with_its_disagreement(engine, clock):
+    meeting_id = engine.start("meeting", CLERK, {**MEETING, "meeting_at": "2026-06-12T09:00:00+08:00"})["instance"]
+    screening = {key: False for key in ("within_own_power", "solvable_by_consultation", "decidable_by_vice_mayor",
+                                        "departments_disagree_uncoordinated", "ad_hoc_without_chair_consent",
+                                        "concerns_vice_mayor", "general_work_report")}
+    filed = engine.start("topic_submission.fangshan", "ma_civil_staff", {
+        "meeting_id": meeting_id, "meeting_kind": "常务会议", "meeting_at": "2026-06-12T09:00:00+08:00",
+        "title": "关于调整高龄老人养老服务补贴标准的议题", "summary": "拟提高补贴标准", "kind": "一般事项",
+        "departments_involved": ["commerce"], "presenter": "liu_civil", "presenter_is_head": True,
+        "presenter_can_attend": True, **screening})["instance"]
+    engine.complete(open_task(engine, filed, "countersign [child]")["id"], "he_commerce",
+                    {"agree": False, "reasons": "资金来源未落实"})
+    engine.complete(open_task(engine, filed, "vice_coordinate")["id"], "zhao_vice",
+                    {"resolved": False, "statement": "资金来源分歧提交会议"})
+    for step, actor in (("vice_review", "zhao_vice"), ("mayor_decide", "wang_mayor")):
+        engine.complete(open_task(engine, filed, step)["id"], actor, {"decision": "同意"})
+    assert engine.show(filed)["data"]["outcome"] == "admitted"
+
+    arrange(engine, meeting_id, [filed])
+    [item] = engine.show(meeting_id)["data"]["agenda"]
+    assert item["instance"] == filed and item["title"].endswith("关于调整高龄老人养老服务补贴标准的议题")
+    assert "资金来源分歧提交会议" in item["disagreement_statement"] and item["presenter"] == "liu_civil"
