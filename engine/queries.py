@@ -38,7 +38,9 @@ def tasks(session: Session, username: str | None = None, instance_id: int | None
           state: str | None = "open", now: datetime | None = None) -> list[dict]:
     query = select(TaskIndex.__table__)
     if username is not None:
-        query = query.where(actionable_by(username, now))
+        # A person's list holds what they can act on: not the tasks of a failed or finished instance.
+        running = select(Instance.id).where(Instance.state == "running")
+        query = query.where(actionable_by(username, now), TaskIndex.instance_id.in_(running))
     if instance_id is not None:
         query = query.where(TaskIndex.instance_id == instance_id)
     if state is not None:

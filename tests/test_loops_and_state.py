@@ -434,3 +434,12 @@ def test_a_failed_step_is_stored_with_the_data_that_was_submitted(engine, clock,
         assert [t["state"] for t in fresh.tasks(instance=instance_id, state=None)] == ["completed"]
     finally:
         fresh.db.dispose()
+
+
+def test_the_tasks_of_a_failed_instance_leave_the_assignees_list(engine):
+    key = deploy(engine, "timer_beside_script")
+    instance_id = engine.start(key, CLERK, {})["instance"]
+    assert [t["instance"] for t in engine.tasks(user=CLERK)] == [instance_id]
+    with pytest.raises(InstanceFailed):
+        engine.complete(open_task(engine, instance_id, "enter")["id"], CLERK, {"people": 0})
+    assert engine.tasks(user=CLERK) == []
