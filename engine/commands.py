@@ -17,19 +17,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import audit, compliance, deploy as deployment, directory, forms, queries, store, taskindex
+from . import attachments, audit, compliance, deploy as deployment, directory, forms, queries, store, taskindex
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
 from .clock import Clock, parse_instant
 from .db import connect, database_url, migrate
 from .errors import Conflict, Forbidden, GovflowError, InstanceFailed, InvalidInput
-from .models import Absence, CalendarOverride, Instance, Timer
+from .models import Absence, CalendarOverride, DocumentNumber, Instance, Timer
 from .scripting import RestrictedScriptEngine, UnsafeExpression
 from .store import CONFLICT_MESSAGE, Definition, DefinitionCache, InstanceCache, LiveInstance
 
@@ -39,6 +41,12 @@ _INSTANCES_OF = (select(Instance.id, Instance.title, Instance.state, Instance.da
                  .where(or_(Instance.process_key == bindparam("process"),
                             Instance.process_key.like(bindparam("variants"))))
                  .order_by(Instance.id))
+DOCUMENT_PREFIXES = {"government": "区政发", "office": "区政办发"}
+_FIRST_NUMBER = {"sqlite": sqlite_insert(DocumentNumber).on_conflict_do_nothing(),
+                 "postgresql": postgresql_insert(DocumentNumber).on_conflict_do_nothing()}
+_NEXT_NUMBER = (update(DocumentNumber)
+                .where(DocumentNumber.issuer == bindparam("b_issuer"), DocumentNumber.year == bindparam("b_year"))
+                .values(last_number=DocumentNumber.last_number + 1).returning(DocumentNumber.last_number))
 _COUNT_ABSENCES = (select(func.count()).select_from(Absence)
                    .where(Absence.username == bindparam("username"), Absence.kind == bindparam("kind"),
                           Absence.starts_at >= bindparam("start"), Absence.starts_at < bindparam("end")))
@@ -290,9 +298,35 @@ class Engine:
         with self.read() as session:
             return queries.instances(session, process, state)
 
-    def show(self, instance_id: int) -> dict:
+    def show(self, instance_id: int, viewer: str | None = None) -> dict:
+        """An instance with its data, tasks, history and files; with ``viewer``, only if they may see it (a
+        view of a classified instance is recorded)."""
+        if viewer is not None:
+            with self.unit_of_work() as uow:
+                attachments.check_may_see(uow.conn, instance_id, viewer, uow.now)
         with self.read() as session:
-            return queries.show(session, instance_id)
+            shown = queries.show(session, instance_id)
+        with self.db.connect() as conn:
+            shown["attachments"] = attachments.listing(conn, instance_id)
+        return shown
+
+    # --- files --------------------------------------------------------------------------------------
+
+    def attach(self, instance_id: int, actor: str, name: str, content: bytes, note: str = "") -> dict:
+        """Keep a file with an instance; the same name again is its next version."""
+        with self.unit_of_work() as uow:
+            return attachments.attach(uow.conn, instance_id, actor, name, content, note, uow.now)
+
+    def attachments(self, instance_id: int, viewer: str) -> list[dict]:
+        with self.unit_of_work() as uow:
+            attachments.check_may_see(uow.conn, instance_id, viewer, uow.now)
+            return attachments.listing(uow.conn, instance_id)
+
+    def download(self, attachment_id: int, viewer: str) -> tuple[dict, bytes]:
+        with self.unit_of_work() as uow:
+            instance_id, content = attachments.content_of(uow.conn, attachment_id)
+            attachments.check_may_see(uow.conn, instance_id, viewer, uow.now)
+            return attachments.listing(uow.conn, instance_id, attachment_id)[0], content
 
     def compliance(self, process: str, start: datetime | None = None, end: datetime | None = None) -> dict:
         """Every time-limited step of ``process`` instances started in [start, end): met or late, by how much."""
@@ -331,7 +365,19 @@ def _services(uow: UnitOfWork, instance_id: int) -> dict:
                 for row in rows if (row.data or {}).get(field) == value
                 and (outcome is None or (row.data or {}).get("outcome") == outcome)]
 
-    return {"record_absence": record_absence, "count_absences": count_absences, "find_instances": find_instances}
+    def issue_document_number(context, issuer, year):
+        """The next document number (文号) of ``issuer`` in ``year``, e.g. 区政发〔2026〕3号: an atomic increment,
+        so documents issued at the same moment never share a number."""
+        prefix = DOCUMENT_PREFIXES.get(issuer)
+        if prefix is None:
+            raise ValueError(f"unknown issuer {issuer!r}: one of {', '.join(DOCUMENT_PREFIXES)}")
+        dialect = uow.conn.dialect.name
+        uow.conn.execute(_FIRST_NUMBER[dialect], {"issuer": issuer, "year": int(year), "last_number": 0})
+        number = uow.conn.scalar(_NEXT_NUMBER, {"b_issuer": issuer, "b_year": int(year)})
+        return f"{prefix}〔{int(year)}〕{number}号"
+
+    return {"record_absence": record_absence, "count_absences": count_absences, "find_instances": find_instances,
+            "issue_document_number": issue_document_number}
 
 
 

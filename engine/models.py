@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -103,6 +103,30 @@ class DutyRoster(Base):
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime]
     __table_args__ = (Index("ix_duty_roster_role_span", "role_key", "starts_at", "ends_at"),)
+
+
+class DocumentNumber(Base):
+    """The last document number (文号) issued per issuer and year; issuing one is an atomic increment."""
+    __tablename__ = "document_numbers"
+    issuer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Attachment(Base):
+    """A file kept with an instance; uploading a file of the same name again adds the next version."""
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(String(512), default="")
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("instance_id", "name", "version", name="uq_attachment_version"),)
 
 
 class CalendarOverride(Base):

@@ -82,6 +82,7 @@ def validate_bpmn(
     _check_schema(root, _bpmn_validator(), report, "BPMN 2.0")
     processes = _executable_processes(root, report)
     roles = _check_lanes(root, processes, known_roles, report)
+    _check_extension_ids(root, report)
     checker = _ProcessChecker(report, file_exists, check_expression, check_script)
     for process in processes:
         checker.check(process)
@@ -210,6 +211,18 @@ def _executable_processes(root, report):
             '(isExecutable="true") so GovFlow can run it',
         )
     return processes
+
+
+def _check_extension_ids(root, report):
+    """SpiffWorkflow finds elements by id across the whole file, so a service operator or parameter whose id
+    is also a BPMN element's id makes it parse the wrong element."""
+    element_ids = {node.get("id") for node in root.iter() if isinstance(node.tag, str)
+                   and node.tag.startswith(f"{{{BPMN_NS}}}") and node.get("id")}
+    for node in root.iter(_spiff("serviceTaskOperator"), _spiff("parameter")):
+        if node.get("id") in element_ids:
+            report.add(node, f"the service {'parameter' if node.tag == _spiff('parameter') else 'operator'} "
+                             f"'{node.get('id')}' has the same id as a diagram element: rename the element, "
+                             f"since SpiffWorkflow would read the wrong one")
 
 
 def _check_lanes(root, processes, known_roles, report):

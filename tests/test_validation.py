@@ -350,3 +350,37 @@ def test_dmn_with_two_decisions_is_refused(tmp_path):
     data = write(tmp_path, "leave_level.dmn", VALID_DMN, ("  <dmndi:DMNDI>", second + "\n  <dmndi:DMNDI>"))
     [problem] = dmn_problems(data)
     assert "one decision per file" in problem.message
+
+
+def test_a_service_parameter_sharing_an_element_id_is_reported(tmp_path):
+    data = SERVICE_ID_CLASH.encode()
+    with pytest.raises(DiagramInvalid) as error:
+        validate_bpmn(data, "clash.bpmn", known_roles=lambda lane: True, file_exists=lambda name: True,
+                      check_expression=lambda text: [], check_script=lambda text: [])
+    [problem] = error.value.problems
+    assert "parameter 'year' has the same id as a diagram element" in problem.message
+    assert problem.line == 11
+
+
+SERVICE_ID_CLASH = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="http://x">
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="year"/>
+    <bpmn:serviceTask id="year">
+      <bpmn:extensionElements>
+        <spiffworkflow:serviceTaskOperator id="issue_document_number" resultVariable="n">
+          <spiffworkflow:parameters>
+            <spiffworkflow:parameter id="year" type="int" value="2026"/>
+          </spiffworkflow:parameters>
+        </spiffworkflow:serviceTaskOperator>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="year" targetRef="end"/>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>
+"""

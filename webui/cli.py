@@ -170,10 +170,47 @@ def instances(ctx: Context, process, state):
 
 @cli.command()
 @click.argument("instance_id", type=int)
+@click.option("--as", "viewer", help="Show it only if this user may see it (classified instances).")
 @pass_ctx
-def show(ctx: Context, instance_id):
-    """One instance: state, data, tasks and history."""
-    ctx.emit(ctx.engine.show(instance_id))
+def show(ctx: Context, instance_id, viewer):
+    """One instance: state, data, tasks, history and files."""
+    ctx.emit(ctx.engine.show(instance_id, viewer))
+
+
+@cli.command()
+@click.argument("instance_id", type=int)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "actor", required=True)
+@click.option("--name", help="The file's name in GovFlow (default: the file's own name).")
+@click.option("--note", default="")
+@pass_ctx
+def attach(ctx: Context, instance_id, path, actor, name, note):
+    """Keep a file with an instance; the same name again is its next version."""
+    saved = ctx.engine.attach(instance_id, actor, name or path.name, path.read_bytes(), note)
+    ctx.emit(saved, f"#{saved['id']} {saved['name']} v{saved['version']} ({saved['size']} bytes)")
+
+
+@cli.command()
+@click.argument("instance_id", type=int)
+@click.option("--as", "viewer", required=True)
+@pass_ctx
+def attachments(ctx: Context, instance_id, viewer):
+    """The files of an instance, every version."""
+    rows = ctx.engine.attachments(instance_id, viewer)
+    ctx.emit(rows, "\n".join(f"#{r['id']}\t{r['name']} v{r['version']}\t{r['size']} bytes\t{r['uploaded_by']}"
+                             for r in rows) or "no files")
+
+
+@cli.command()
+@click.argument("attachment_id", type=int)
+@click.option("--as", "viewer", required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@pass_ctx
+def download(ctx: Context, attachment_id, viewer, output):
+    """Write one version of a file to OUTPUT."""
+    meta, content = ctx.engine.download(attachment_id, viewer)
+    output.write_bytes(content)
+    ctx.emit({**meta, "written_to": str(output)}, f"{meta['name']} v{meta['version']} -> {output}")
 
 
 @cli.command()
