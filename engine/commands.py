@@ -203,8 +203,10 @@ class Engine:
 
             def step():
                 spiff_task.data.update(copy.deepcopy(fields))
-                spiff_task.data[f"{task.name}_by"] = actor
-                spiff_task.data[f"{task.name}_at"] = uow.now.isoformat()
+                # The element's BPMN id, so a multi-instance child records countersign_by, not "[child]".
+                step_id = spiff_task.task_spec.bpmn_id or task.name
+                spiff_task.data[f"{step_id}_by"] = actor
+                spiff_task.data[f"{step_id}_at"] = uow.now.isoformat()
                 spiff_task.run()
                 live.tracked.workflow.do_engine_steps()
 
