@@ -300,6 +300,24 @@ def test_the_five_working_days_of_a_leader_skip_the_dragon_boat_festival(engine,
     assert limits_of(engine, instance_id)["send_back"]["limit"] == "退回承办单位（1个工作日）"
 
 
+def test_an_overdue_approval_is_flagged_to_the_office_and_can_still_be_given(engine, clock):
+    clock.set(parse_instant("2026-06-15T09:00:00+08:00"))
+    instance_id = start(engine)
+    register(engine, instance_id)
+    clock.set(parse_instant("2026-06-23T23:59:00+08:00"))  # the last minute of the fifth working day
+    engine.fire_due_timers()
+    assert "chase_mayor_review" not in [name for name, _ in open_tasks(engine, instance_id)]
+    clock.set(parse_instant("2026-06-24T00:00:00+08:00"))
+    engine.fire_due_timers()
+    chase = open_task(engine, instance_id, "chase_mayor_review")
+    assert chase["assignee"] == "zheng_clerk" and chase["title"] == "超期督办：区长审批"
+    assert data_of(engine, instance_id)["overdue_mayor_review"] is True
+    clock.set(parse_instant("2026-06-24T09:00:00+08:00"))
+    complete(engine, instance_id, "chase_mayor_review", "zheng_clerk", {"action": "已电话提醒区长秘书"})
+    complete(engine, instance_id, "mayor_review", "wang_mayor", {"opinion_kind": "批示", "opinion": "同意"})
+    assert limits_of(engine, instance_id)["mayor_review"]["status"] == "late"
+
+
 # --- classification ----------------------------------------------------------------------------------
 
 def test_a_classified_document_is_seen_only_by_those_with_a_task_on_it(engine):
