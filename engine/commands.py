@@ -17,42 +17,28 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import attachments, audit, compliance, deploy as deployment, directory, forms, queries, store, taskindex
+from . import (attachments, audit, compliance, deploy as deployment, directory, forms, queries, services, store,
+               taskindex)
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
-from .clock import Clock, parse_instant
+from .clock import Clock
 from .db import connect, database_url, migrate
 from .errors import Conflict, Forbidden, GovflowError, InstanceFailed, InvalidInput
-from .models import Absence, CalendarOverride, DocumentNumber, Instance, Timer
+from .models import CalendarOverride, Timer
 from .scripting import RestrictedScriptEngine, UnsafeExpression
 from .store import CONFLICT_MESSAGE, Definition, DefinitionCache, InstanceCache, LiveInstance
 
 SYSTEM = "system"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_INSTANCES_OF = (select(Instance.id, Instance.title, Instance.state, Instance.data)
-                 .where(or_(Instance.process_key == bindparam("process"),
-                            Instance.process_key.like(bindparam("variants"))))
-                 .order_by(Instance.id))
-DOCUMENT_PREFIXES = {"government": "区政发", "office": "区政办发"}
-_FIRST_NUMBER = {"sqlite": sqlite_insert(DocumentNumber).on_conflict_do_nothing(),
-                 "postgresql": postgresql_insert(DocumentNumber).on_conflict_do_nothing()}
-_NEXT_NUMBER = (update(DocumentNumber)
-                .where(DocumentNumber.issuer == bindparam("b_issuer"), DocumentNumber.year == bindparam("b_year"))
-                .values(last_number=DocumentNumber.last_number + 1).returning(DocumentNumber.last_number))
-_COUNT_ABSENCES = (select(func.count()).select_from(Absence)
-                   .where(Absence.username == bindparam("username"), Absence.kind == bindparam("kind"),
-                          Absence.starts_at >= bindparam("start"), Absence.starts_at < bindparam("end")))
 # Only running instances have timer rows (store.save drops them otherwise), so this reads one index.
 DUE_TIMERS = (select(Timer.instance_id, Timer.name).where(Timer.due_at <= bindparam("now"))
-               .order_by(Timer.due_at))
+              .order_by(Timer.due_at))
 ENGINE_FAILURES = (SpiffWorkflowException, UnsafeExpression, DepthLimitError, FalseCompletionError)
 
 
@@ -283,8 +269,8 @@ class Engine:
         return failure
 
     def _script_engine(self, uow: UnitOfWork, instance_id: int | None) -> RestrictedScriptEngine:
-        return RestrictedScriptEngine(services=_services(uow, instance_id), clock=_FixedNow(uow.now),
-                                      functions=_calendar_functions(uow))
+        return RestrictedScriptEngine(services=services.bound(uow, instance_id), clock=_FixedNow(uow.now),
+                                      functions=services.calendar_functions(uow))
 
     # --- queries ------------------------------------------------------------------------------------
 
@@ -342,64 +328,11 @@ class Engine:
                                      limit_name)
 
 
-def _services(uow: UnitOfWork, instance_id: int) -> dict:
-    """The services a diagram's service tasks may call, bound to the command's transaction."""
-
-    def record_absence(context, username, starts_at, ends_at, acting_username=None, rule="", kind="leave"):
-        absence_id = uow.conn.execute(insert(Absence).returning(Absence.id), {
-            "username": username, "starts_at": _instant(starts_at), "ends_at": _instant(ends_at),
-            "acting_username": acting_username or None, "rule": rule, "kind": kind, "instance_id": instance_id,
-            "recorded_at": uow.now}).scalar_one()
-        return {"absence_id": absence_id}
-
-    def count_absences(context, username, kind, starts_from, starts_before):
-        """How many absences of ``kind`` (e.g. overseas trips) ``username`` has that start in the span."""
-        return uow.conn.scalar(_COUNT_ABSENCES, {"username": username, "kind": kind,
-                                                 "start": _instant(starts_from), "end": _instant(starts_before)})
-
-    def find_instances(context, process, field, value, fields, outcome=None):
-        """Instances of ``process`` (and its district variants) whose data has ``field == value`` (and
-        ``outcome`` when given), each with the data ``fields`` asked for: e.g. the topics admitted for a
-        meeting."""
-        rows = uow.conn.execute(_INSTANCES_OF, {"process": process, "variants": f"{process}.%"}).all()
-        return [{"instance": row.id, "title": row.title, "state": row.state,
-                 **{name: (row.data or {}).get(name) for name in fields}}
-                for row in rows if (row.data or {}).get(field) == value
-                and (outcome is None or (row.data or {}).get("outcome") == outcome)]
-
-    def issue_document_number(context, issuer, year):
-        """The next document number (文号) of ``issuer`` in ``year``, e.g. 区政发〔2026〕3号: an atomic increment,
-        so documents issued at the same moment never share a number."""
-        prefix = DOCUMENT_PREFIXES.get(issuer)
-        if prefix is None:
-            raise ValueError(f"unknown issuer {issuer!r}: one of {', '.join(DOCUMENT_PREFIXES)}")
-        dialect = uow.conn.dialect.name
-        uow.conn.execute(_FIRST_NUMBER[dialect], {"issuer": issuer, "year": int(year), "last_number": 0})
-        number = uow.conn.scalar(_NEXT_NUMBER, {"b_issuer": issuer, "b_year": int(year)})
-        return f"{prefix}〔{int(year)}〕{number}号"
-
-    return {"record_absence": record_absence, "count_absences": count_absences, "find_instances": find_instances,
-            "issue_document_number": issue_document_number}
-
-
-
 def _check_may_start(definition: Definition, person: directory.Profile) -> None:
     allowed = definition.properties.get("start_roles") or []
     if allowed and not set(allowed) & set(person.roles):
         raise Forbidden(f"{person.username} 无权发起「{definition.properties['title']}」/ {person.username} may not "
                         f"start {definition.key}: it needs one of the roles {', '.join(allowed)}")
-
-
-def _calendar_functions(uow: UnitOfWork) -> dict:
-    """Working-day arithmetic for diagram expressions, on the calendar (with overrides) of this command."""
-
-    def add_working_days(instant, days):
-        return uow.calendar().add_working_days(_instant(instant), int(days)).value
-
-    def working_days_between(start, end):
-        return uow.calendar().working_days_between(_instant(start), _instant(end)).value
-
-    return {"add_working_days": add_working_days, "working_days_between": working_days_between}
 
 
 def _check_rule(environment, check: str | None, message: str | None, data: dict) -> None:
@@ -471,10 +404,6 @@ class _FixedNow:
 
     def now(self) -> datetime:
         return self._now
-
-
-def _instant(value) -> datetime:
-    return value if isinstance(value, datetime) else parse_instant(str(value))
 
 
 def _describe_failure(err: Exception) -> str:
