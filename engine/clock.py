@@ -23,6 +23,15 @@ def parse_instant(text: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def as_instant(value) -> datetime:
+    """An instant from a timezone-aware datetime or ISO-8601 text with a zone (task data holds either)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"the instant {value.isoformat()} has no time zone")
+        return value
+    return parse_instant(str(value))
+
+
 def local_iso(instant: datetime | None) -> str | None:
     """An instant as people here read it: ISO-8601 in Asia/Shanghai time."""
     return instant.astimezone(LOCAL_ZONE).isoformat() if instant is not None else None

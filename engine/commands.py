@@ -183,9 +183,10 @@ class Engine:
                          on_behalf_of=on_behalf_of, data={"task": task.name, "title": task.title, "data": data})
 
             task_props = taskindex.task_properties(spiff_task)
-            _check_rule(live.tracked.workflow.script_engine.environment, task_props.get("completeCheck"),
-                        task_props.get("completeCheckMessage"), {**spiff_task.data, **fields})
-            made_at = _made_at(spiff_task, fields, uow.now)
+            environment, step_data = live.tracked.workflow.script_engine.environment, {**spiff_task.data, **fields}
+            _check_rule(environment, task_props.get("completeCheck"), task_props.get("completeCheckMessage"),
+                        step_data)
+            made_at = _made_at(environment, task_props.get("doneAt"), step_data, uow.now)
 
             def step():
                 spiff_task.data.update(copy.deepcopy(fields))
@@ -349,13 +350,11 @@ def _check_rule(environment, check: str | None, message: str | None, data: dict)
         raise InvalidInput(message)
 
 
-def _made_at(spiff_task, data: dict, now: datetime) -> datetime:
+def _made_at(environment, expression: str | None, data: dict, now: datetime) -> datetime:
     """When the step was actually made (e.g. the phone call's recorded time), checked before anything runs."""
-    probe = copy.copy(spiff_task)
-    probe.data = {**spiff_task.data, **data}
     try:
-        return taskindex.done_at(probe, now)
-    except (ValueError, SpiffWorkflowException) as err:
+        return taskindex.done_at(expression, environment, data, now)
+    except Exception as err:  # the designer's expression over the submitted data: any failure is bad input
         raise InvalidInput(f"记录的时间不对 / the recorded time of this step is not usable: {err}") from err
 
 

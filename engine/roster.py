@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 
 from . import audit, directory
-from .clock import local_iso, parse_instant
+from .clock import as_instant, local_iso
 from .errors import InvalidInput, NotFound
 from .models import DutyRoster, Instance, Role, TaskIndex, User, UserRole
 
@@ -174,12 +174,8 @@ def hand_over(engine) -> list[dict]:
 # --- helpers --------------------------------------------------------------------------------------
 
 def _instant(value: datetime | str, name: str) -> datetime:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InvalidInput(f"{name}: the instant {value.isoformat()} has no time zone")
-        return value
     try:
-        return parse_instant(str(value))
+        return as_instant(value)
     except ValueError as err:
         raise InvalidInput(f"{name}: {err}") from err
 

@@ -34,7 +34,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
-from .clock import parse_instant
+from .clock import as_instant, parse_instant
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -97,32 +97,24 @@ def _mod(a, b):
     return a % b
 
 
-def _instant(value) -> datetime:
-    """A timezone-aware instant from a datetime or ISO-8601 text (which must carry a zone)."""
-    instant = value if isinstance(value, datetime) else parse_instant(str(value))
-    if instant.tzinfo is None:
-        raise UnsafeExpression("an instant without a time zone cannot be placed in time; give it a zone")
-    return instant
-
-
 def _local_date(instant) -> date:
     """The Asia/Shanghai calendar date of an instant (a datetime or ISO-8601 text with a zone)."""
-    return _instant(instant).astimezone(LOCAL_ZONE).date()
+    return as_instant(instant).astimezone(LOCAL_ZONE).date()
 
 
 def _hours_between(start, end) -> float:
     """Hours from ``start`` to ``end`` (instants or ISO-8601 text); negative when end is earlier."""
-    return (_instant(end) - _instant(start)).total_seconds() / 3600
+    return (as_instant(end) - as_instant(start)).total_seconds() / 3600
 
 
 def _minutes_between(start, end) -> float:
     """Minutes from ``start`` to ``end`` (instants or ISO-8601 text); negative when end is earlier."""
-    return (_instant(end) - _instant(start)).total_seconds() / 60
+    return (as_instant(end) - as_instant(start)).total_seconds() / 60
 
 
 def _add_minutes(instant, minutes) -> datetime:
     """The instant ``minutes`` after ``instant`` (e.g. a reporting limit counted from when an event occurred)."""
-    return _instant(instant) + timedelta(minutes=minutes)
+    return as_instant(instant) + timedelta(minutes=minutes)
 
 
 def _parse_date(text) -> date:
@@ -131,7 +123,7 @@ def _parse_date(text) -> date:
 
 
 def _add_hours(instant, hours) -> datetime:
-    return _instant(instant) + timedelta(hours=hours)
+    return as_instant(instant) + timedelta(hours=hours)
 
 
 def _only_in_a_command(name):

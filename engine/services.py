@@ -5,13 +5,11 @@ transaction, and its clock and calendar are the command's.
 """
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .clock import parse_instant
+from .clock import as_instant
 from .models import Absence, DocumentNumber, Instance
 
 _INSTANCES_OF = (select(Instance.id, Instance.title, Instance.state, Instance.data)
@@ -36,7 +34,7 @@ def bound(uow, instance_id: int | None) -> dict:
 
     def record_absence(context, username, starts_at, ends_at, acting_username=None, rule="", kind="leave"):
         absence_id = uow.conn.execute(_RECORD_ABSENCE, {
-            "username": username, "starts_at": _instant(starts_at), "ends_at": _instant(ends_at),
+            "username": username, "starts_at": as_instant(starts_at), "ends_at": as_instant(ends_at),
             "acting_username": acting_username or None, "rule": rule, "kind": kind, "instance_id": instance_id,
             "recorded_at": uow.now}).scalar_one()
         return {"absence_id": absence_id}
@@ -44,7 +42,7 @@ def bound(uow, instance_id: int | None) -> dict:
     def count_absences(context, username, kind, starts_from, starts_before):
         """How many absences of ``kind`` (e.g. overseas trips) ``username`` has that start in the span."""
         return uow.conn.scalar(_COUNT_ABSENCES, {"username": username, "kind": kind,
-                                                 "start": _instant(starts_from), "end": _instant(starts_before)})
+                                                 "start": as_instant(starts_from), "end": as_instant(starts_before)})
 
     def find_instances(context, process, field, value, fields, outcome=None):
         """Instances of ``process`` (and its district variants) whose data has ``field == value`` (and
@@ -75,13 +73,9 @@ def calendar_functions(uow) -> dict:
     """Working-day arithmetic for diagram expressions, on the calendar (with overrides) of this command."""
 
     def add_working_days(instant, days):
-        return uow.calendar().add_working_days(_instant(instant), int(days)).value
+        return uow.calendar().add_working_days(as_instant(instant), int(days)).value
 
     def working_days_between(start, end):
-        return uow.calendar().working_days_between(_instant(start), _instant(end)).value
+        return uow.calendar().working_days_between(as_instant(start), as_instant(end)).value
 
     return {"add_working_days": add_working_days, "working_days_between": working_days_between}
-
-
-def _instant(value) -> datetime:
-    return value if isinstance(value, datetime) else parse_instant(str(value))

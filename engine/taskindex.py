@@ -9,7 +9,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.util.task import TaskState
 
 from . import directory
-from .clock import parse_instant
+from .clock import as_instant
 from .directory import Assignment
 from .models import TaskIndex
 from .store import Definition, LiveInstance, task_dict
@@ -104,14 +104,12 @@ def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task,
     return row, assignment
 
 
-def done_at(task, now: datetime) -> datetime:
-    """The instant a step was actually made: its ``doneAt`` expression (a recorded time such as a phone
-    call's), else now. A recorded time may not lie in the future."""
-    expression = task_properties(task).get("doneAt")
+def done_at(expression: str | None, environment, data: dict, now: datetime) -> datetime:
+    """The instant a step was actually made: its ``doneAt`` expression over the step's data (a recorded
+    time such as a phone call's), else now. A recorded time may not lie in the future."""
     if not expression:
         return now
-    value = task.workflow.script_engine.evaluate(task, expression)
-    instant = value if isinstance(value, datetime) else parse_instant(str(value))
+    instant = as_instant(environment.evaluate(expression, data))
     if instant > now:
         raise ValueError(f"{instant.isoformat()} is later than now ({now.isoformat()})")
     return instant
@@ -127,7 +125,7 @@ def _due(task, props: dict, now: datetime, calendar) -> tuple[datetime | None, s
     start = now
     if props.get("dueFrom"):
         value = task.workflow.script_engine.evaluate(task, props["dueFrom"])
-        start = value if isinstance(value, datetime) else parse_instant(str(value))
+        start = as_instant(value)
     if unit == "working_days":
         result = calendar().add_working_days(start, amount)
         return result.value, result.warning()
