@@ -48,10 +48,6 @@ class Clock:
         text = environ.get("GOVFLOW_NOW")
         return cls(parse_instant(text) if text else None)
 
-    @property
-    def is_fixed(self) -> bool:
-        return self._fixed is not None
-
     def now(self) -> datetime:
         if self._fixed is not None:
             return self._fixed

@@ -257,15 +257,6 @@ def add_role(session: Session, username: str, role_spec: str) -> None:
     session.add(UserRole(username=username, role_key=role, department_key=department or None))
 
 
-def check_password(user: User, password: str) -> bool:
-    if not user.password_hash:
-        return False
-    try:
-        return _HASHER.verify(user.password_hash, password)
-    except Exception:
-        return False
-
-
 def list_users(session: Session) -> list[dict]:
     users = session.scalars(select(User).order_by(User.username)).all()
     return [{"username": u.username, "display_name": u.display_name, "department": u.department_key,
