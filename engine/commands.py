@@ -145,8 +145,9 @@ class Engine:
                 schema = definition.forms[props["start_form"]]
                 forms.validate(schema, data, props["start_form"])
                 fields = forms.with_all_fields(schema, data)
-            _check_rule(self._script_engine(uow, None).environment, props.get("start_check"),
-                        props.get("start_check_message"), fields)
+            if props.get("start_check"):
+                _check_rule(self._script_engine(uow, None).environment, props["start_check"],
+                            props.get("start_check_message"), fields)
             initial = {**fields, "initiator": actor, "initiator_name": person.display_name,
                        "initiator_roles": person.roles, "initiator_portfolio": person.portfolio,
                        "department": fields.get("department") or person.department,
