@@ -1,59 +1,20 @@
-"""Files kept with an instance (the draft text, supporting documents), every version kept, and who may see
-them: the people involved in the instance and auditors; for a classified document (秘密/机密), only those
-with a task on it and auditors, every such view being recorded."""
+"""Files kept with an instance (the draft text, supporting documents), every version kept; who may see them
+is who may see the instance (engine.access)."""
 from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import bindparam, func, insert, or_, select
+from sqlalchemy import func, insert, select
 
 from . import audit
+from .access import check_may_see
 from .clock import local_iso
-from .errors import Forbidden, InvalidInput, NotFound
-from .models import Attachment, Instance, TaskIndex, User, UserRole
+from .errors import InvalidInput, NotFound
+from .models import Attachment
 
-CLASSIFIED = {"秘密", "机密"}
 MAX_BYTES = 20 * 1024 * 1024
 _COLUMNS = (Attachment.id, Attachment.instance_id, Attachment.name, Attachment.version, Attachment.size,
             Attachment.sha256, Attachment.note, Attachment.uploaded_by, Attachment.uploaded_at)
-_INVOLVED = (select(TaskIndex.id).where(TaskIndex.instance_id == bindparam("instance"),
-                                        or_(TaskIndex.assignee == bindparam("user"),
-                                            TaskIndex.completed_by == bindparam("user"),
-                                            TaskIndex.role.in_(select(UserRole.role_key)
-                                                               .where(UserRole.username == bindparam("user")))))
-             .limit(1))
-_HAD_TASK = (select(TaskIndex.id).where(TaskIndex.instance_id == bindparam("instance"),
-                                        or_(TaskIndex.assignee == bindparam("user"),
-                                            TaskIndex.completed_by == bindparam("user"))).limit(1))
-_IS_AUDITOR = (select(UserRole.id).join(User, User.username == UserRole.username)
-               .where(UserRole.username == bindparam("user"), UserRole.role_key == "auditor",
-                      User.active.is_(True)).limit(1))
-
-
-def check_may_see(conn, instance_id: int, viewer: str, now, record_view: bool = True) -> Instance:
-    """The instance if ``viewer`` may see it and its files; else Forbidden. A classified instance is for
-    those with a task on it and auditors, and each view of it is an audit event."""
-    instance = conn.execute(select(Instance.id, Instance.started_by, Instance.data)
-                            .where(Instance.id == instance_id)).one_or_none()
-    if instance is None:
-        raise NotFound(f"没有这个流程实例 / no instance {instance_id}")
-    params = {"instance": instance_id, "user": viewer}
-    auditor = conn.scalar(_IS_AUDITOR, {"user": viewer}) is not None
-    classified = (instance.data or {}).get("classification") in CLASSIFIED
-    if classified:
-        allowed = auditor or viewer == instance.started_by or conn.scalar(_HAD_TASK, params) is not None
-    else:
-        allowed = auditor or viewer == instance.started_by or conn.scalar(_INVOLVED, params) is not None
-    if not allowed:
-        kind = "涉密文件" if classified else "这份文件"
-        raise Forbidden(f"您无权查看{kind} / {viewer} may not see instance {instance_id}"
-                        + (" (classified: only people with a task on it and auditors)" if classified else ""))
-    if classified and record_view:
-        audit.record(conn, action="view_classified", actor=viewer, at=now, instance_id=instance_id,
-                     data={"classification": instance.data["classification"]})
-    return instance
-
-
 def attach(conn, instance_id: int, actor: str, name: str, content: bytes, note: str, now) -> dict:
     check_may_see(conn, instance_id, actor, now, record_view=False)
     name = name.strip()

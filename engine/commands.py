@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import (attachments, audit, compliance, deploy as deployment, directory, forms, queries, services, store,
+from . import (access, attachments, audit, compliance, deploy as deployment, directory, forms, queries, services, store,
                taskindex)
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
@@ -293,7 +293,7 @@ class Engine:
         view of a classified instance is recorded)."""
         if viewer is not None:
             with self.unit_of_work() as uow:
-                attachments.check_may_see(uow.conn, instance_id, viewer, uow.now)
+                access.check_may_see(uow.conn, instance_id, viewer, uow.now)
         with self.read() as session:
             shown = queries.show(session, instance_id)
         with self.db.connect() as conn:
@@ -309,13 +309,13 @@ class Engine:
 
     def attachments(self, instance_id: int, viewer: str) -> list[dict]:
         with self.unit_of_work() as uow:
-            attachments.check_may_see(uow.conn, instance_id, viewer, uow.now)
+            access.check_may_see(uow.conn, instance_id, viewer, uow.now)
             return attachments.listing(uow.conn, instance_id)
 
     def download(self, attachment_id: int, viewer: str) -> tuple[dict, bytes]:
         with self.unit_of_work() as uow:
             instance_id, content = attachments.content_of(uow.conn, attachment_id)
-            attachments.check_may_see(uow.conn, instance_id, viewer, uow.now)
+            access.check_may_see(uow.conn, instance_id, viewer, uow.now)
             return attachments.listing(uow.conn, instance_id, attachment_id)[0], content
 
     def compliance(self, process: str, start: datetime | None = None, end: datetime | None = None) -> dict:

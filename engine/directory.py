@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from argon2 import PasswordHasher
 from sqlalchemy import String, and_, bindparam, delete, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
+from . import accounts
 from .errors import InvalidInput, NotFound
 from .models import Absence, Department, DutyRoster, Portfolio, Role, User, UserRole
 
@@ -23,7 +23,6 @@ INITIATOR_LANES = {INITIATOR, "申请人", "发起人"}
 VICE_MAYOR = "vice_mayor"
 # How an assignee was chosen (Assignment.assigned_by, stored in task_index.assigned_by).
 EXPLICIT, BY_INITIATOR, PORTFOLIO, ROSTER, ROLE, ABSENCE = "explicit", "initiator", "portfolio", "roster", "role", "absence"
-_HASHER = PasswordHasher()
 
 
 @dataclass(frozen=True)
@@ -226,9 +225,10 @@ def put_user(session: Session, item: dict) -> User:
     user = session.get(User, username) or User(username=username)
     user.display_name = item.get("display_name", user.display_name or username)
     user.department_key = item.get("department", user.department_key)
+    user.email = item.get("email", user.email)
     user.active = item.get("active", True)
     if item.get("password"):
-        user.password_hash = _HASHER.hash(item["password"])
+        user.password_hash = accounts.hash_password(item["password"])
     elif item.get("password_hash"):
         if not item["password_hash"].startswith("$argon2"):
             raise InvalidInput(f"{username}: password_hash must be an argon2 hash")

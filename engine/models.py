@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        TypeDecorator, UniqueConstraint)
+                        TypeDecorator, UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -55,6 +55,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(128))
     department_key: Mapped[str | None] = mapped_column(ForeignKey("departments.key"), nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # Where notifications are e-mailed when SMTP is configured.
+    email: Mapped[str | None] = mapped_column(String(256), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -187,7 +189,9 @@ class TaskIndex(Base):
     __tablename__ = "task_index"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
-    spiff_task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    # A step returned to (退回) or withdrawn (撤回) is re-opened as the same SpiffWorkflow task: one open row per
+    # task at a time, its earlier rounds kept as finished rows.
+    spiff_task_id: Mapped[str] = mapped_column(String(36))
     process_key: Mapped[str] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(128))
     title: Mapped[str] = mapped_column(String(256))
@@ -206,7 +210,21 @@ class TaskIndex(Base):
     # How the assignee was chosen (directory.Assignment.assigned_by): explicit, initiator, portfolio, roster,
     # role or absence; the duty hand-over moves only the "roster" rows.
     assigned_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Who sent the task: the person whose step opened it (the initiator for a first step, "system" for a timer).
+    sent_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The how-many-th time this step is open in its instance: a return or withdrawal opens the next round.
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Who still has to act on the task after its current assignee before the step is done: a delegator
+    # (委派) or the people added as signers (加签), each {"user", "kind"}; and who acted before, with their input.
+    queue: Mapped[list] = mapped_column(default=lambda: [], server_default=text("'[]'"))
+    hops: Mapped[list] = mapped_column(default=lambda: [], server_default=text("'[]'"))
+    draft: Mapped[dict | None] = mapped_column(nullable=True)
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(nullable=True)
     __table_args__ = (
+        Index("uq_task_index_open_spiff_task", "spiff_task_id", unique=True,
+              sqlite_where=text("state = 'open'"), postgresql_where=text("state = 'open'")),
+        Index("ix_task_index_spiff_task", "spiff_task_id"),
+        Index("ix_task_index_open_due", "state", "due_at"),
         Index("ix_task_index_assignee_state_due", "assignee", "state", "due_at"),
         Index("ix_task_index_role_state_due", "role", "state", "due_at"),
         Index("ix_task_index_completed_by", "completed_by", "completed_at"),
@@ -233,3 +251,51 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(index=True)
     action: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict]
+
+
+class Copy(Base):
+    """抄送: a read-only copy of an instance sent to someone; reading it records the receipt."""
+    __tablename__ = "copies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    recipient: Mapped[str] = mapped_column(ForeignKey("users.username"))
+    sent_by: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(String(512), default="")
+    read_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    __table_args__ = (Index("ix_copies_recipient_sent", "recipient", "sent_at"),)
+
+
+class Notification(Base):
+    """An in-app notice to one person: a new task, an urge, a return, an overdue task, a copy."""
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(String(512))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), nullable=True)
+    task_id: Mapped[int | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    __table_args__ = (Index("ix_notifications_user_read", "username", "read_at", "id"),)
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    text: Mapped[str] = mapped_column(Text)
+
+
+class ApiToken(Base):
+    """A bearer token for API clients; only its SHA-256 is kept."""
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
