@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from uuid import UUID
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import (access, attachments, audit, compliance, deploy as deployment, directory, forms, queries, services, store,
+from . import (access, accounts, attachments, audit, handling, inbox, notify, overdue, sharing, views, compliance, deploy as deployment, directory, forms, queries, services, store,
                taskindex)
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
@@ -157,7 +158,7 @@ class Engine:
             live.tracked.workflow.task_tree.data.update({**initial, "instance_id": row.id})
             audit.record(conn, action="start", actor=actor, at=uow.now, instance_id=row.id,
                          data={"process": process_key, "version": definition.version, "data": data})
-            failure = self._advance(uow, live, definition, live.tracked.workflow.do_engine_steps)
+            failure = self._advance(uow, live, definition, live.tracked.workflow.do_engine_steps, sent_by=actor)
             result = _result(live)
         return _raise_if_failed(result, failure)
 
@@ -166,16 +167,14 @@ class Engine:
             conn = uow.conn
             task, row = store.task_with_instance(conn, task_id)
             _check_open(task, row)
-            allowed, on_behalf_of = directory.may_act_on(conn, actor, task.role, task.candidate_department,
-                                                         task.assignee, uow.now)
-            if not allowed:
-                raise Forbidden(f"任务「{task.title}」不是您的 / task {task_id} is not yours: it is for "
-                                f"{task.assignee or task.role}")
+            on_behalf_of = handling.acting(uow, task, actor)
             definition = self._definitions.get(conn, row.definition_id)
             fields = data
             if task.form:
                 forms.validate(definition.forms[task.form], data, task.form)
                 fields = forms.with_all_fields(definition.forms[task.form], data)
+            if task.queue:
+                return handling.pass_on(uow, task, row, actor, on_behalf_of, data, fields)
             live = store.load(conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
             spiff_task = taskindex.find_task(live.tracked.workflow, task.spiff_task_id)
             if spiff_task is None or spiff_task.state != TaskState.READY:
@@ -195,10 +194,14 @@ class Engine:
                 step_id = spiff_task.task_spec.bpmn_id or task.name
                 spiff_task.data[f"{step_id}_by"] = actor
                 spiff_task.data[f"{step_id}_at"] = uow.now.isoformat()
+                if task.hops:
+                    spiff_task.data[f"{step_id}_signers"] = [
+                        {"by": hop["by"], "at": hop["at"], "action": hop["action"]} for hop in task.hops]
                 spiff_task.run()
                 live.tracked.workflow.do_engine_steps()
 
-            failure = self._advance(uow, live, definition, step, completions={task.id: (actor, made_at)})
+            failure = self._advance(uow, live, definition, step, completions={task.id: (actor, made_at)},
+                                    sent_by=actor)
             result = _result(live)
         return _raise_if_failed(result, failure)
 
@@ -234,12 +237,253 @@ class Engine:
         except GovflowError as err:
             return {"instance": instance_id, "timers": names, "result": err.code, "message": err.message}
 
+    # --- task actions -------------------------------------------------------------------------------
+
+    def claim(self, task_id: int, actor: str) -> dict:
+        return self._on_task(task_id, lambda uow, task, row: handling.claim(uow, task, row, actor))
+
+    def release(self, task_id: int, actor: str) -> dict:
+        return self._on_task(task_id, lambda uow, task, row: handling.release(uow, task, row, actor))
+
+    def transfer(self, task_id: int, actor: str, to_user: str, reason: str) -> dict:
+        """转办: the task goes to ``to_user``, who completes it in the holder's place."""
+        return self._on_task(task_id, lambda uow, task, row: handling.transfer(uow, task, row, actor, to_user, reason))
+
+    def delegate(self, task_id: int, actor: str, to_user: str, reason: str) -> dict:
+        """委派: ``to_user`` acts on the task, then it comes back to the holder to complete."""
+        return self._on_task(task_id, lambda uow, task, row: handling.delegate(uow, task, row, actor, to_user, reason))
+
+    def add_signer(self, task_id: int, actor: str, signer: str, position: str, reason: str) -> dict:
+        """加签: ``signer`` must also act on the task, before or after the holder."""
+        return self._on_task(task_id, lambda uow, task, row: handling.add_signer(uow, task, row, actor, signer,
+                                                                                 position, reason))
+
+    def _on_task(self, task_id: int, action) -> dict:
+        with self.unit_of_work() as uow:
+            task, row = store.task_with_instance(uow.conn, task_id)
+            _check_open(task, row)
+            return action(uow, task, row)
+
+    def return_task(self, task_id: int, actor: str, to_task_id: int, reason: str) -> dict:
+        """退回: re-open an earlier step on this task's path for the person who did it, with the reason; the
+        steps after it are dropped and run again from there."""
+        reason = _required_reason(reason)
+        with self.unit_of_work() as uow:
+            conn = uow.conn
+            task, row = store.task_with_instance(conn, task_id)
+            _check_open(task, row)
+            on_behalf_of = handling.acting(uow, task, actor)
+            definition = self._definitions.get(conn, row.definition_id)
+            live = store.load(conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
+            target = next((step for step in views.returnable(conn, live.tracked.workflow, task)
+                           if step["id"] == to_task_id), None)
+            if target is None:
+                raise InvalidInput(f"只能退回到本任务之前已办理的步骤 / task {to_task_id} is not an earlier step of "
+                                   f"task {task_id} that it can be returned to",
+                                   [{"field": "to_task", "message": "请选择之前的步骤 / choose an earlier step"}])
+            round_ = target["round"] + 1
+            audit.record(conn, action="return", actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
+                         on_behalf_of=on_behalf_of,
+                         data={"task": task.name, "title": task.title, "to_task": target["id"],
+                               "to_step": target["name"], "to_title": target["title"],
+                               "to_user": target["completed_by"], "reason": reason, "round": round_})
+            reopened = {target["spiff_task_id"]: {
+                "assignee": target["completed_by"], "assigned_by": "returned", "round": round_,
+                "draft": views.submitted(conn, target["id"]), "notice": notify.RETURNED,
+                "message": f"{actor} 将「{row.title}」退回到「{target['title']}」，请重新办理：{reason}"}}
+            failure = self._reset(uow, live, definition, target["spiff_task_id"], actor, reopened, "returned")
+            result = _result(live)
+        return _raise_if_failed(result, failure)
+
+    def withdraw(self, task_id: int, actor: str, reason: str) -> dict:
+        """撤回: take back one's own last step while nobody has acted on what it led to."""
+        reason = _required_reason(reason)
+        with self.unit_of_work() as uow:
+            conn = uow.conn
+            task, row = store.task_with_instance(conn, task_id)
+            if task.completed_by != actor:
+                raise Forbidden(f"只能撤回自己办理的步骤 / task {task_id} was not completed by {actor}")
+            refusal = views.withdraw_refusal(conn, task.id, task.title, task.state, row)
+            if refusal:
+                raise Conflict(refusal)
+            definition = self._definitions.get(conn, row.definition_id)
+            live = store.load(conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
+            spiff = taskindex.find_task(live.tracked.workflow, task.spiff_task_id)
+            if spiff is None or spiff.state != TaskState.COMPLETED:
+                raise Conflict(f"步骤「{task.title}」已不能撤回 / step '{task.title}' can no longer be withdrawn")
+            waiting = [row_["assignee"] for row_ in live.open_tasks.values()]
+            audit.record(conn, action="withdraw", actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
+                         data={"task": task.name, "title": task.title, "reason": reason, "round": task.round + 1})
+            reopened = {task.spiff_task_id: {
+                "assignee": actor, "assigned_by": "withdrawn", "round": task.round + 1,
+                "draft": views.submitted(conn, task.id), "notice": notify.NEW_TASK,
+                "message": f"您已撤回「{row.title}」的「{task.title}」，可修改后重新提交"}}
+            failure = self._reset(uow, live, definition, task.spiff_task_id, actor, reopened, "withdrawn")
+            still_open = {row_["assignee"] for row_ in live.open_tasks.values()}
+            notify.send(uow, [name for name in waiting if name not in still_open and name != actor],
+                        notify.WITHDRAWN, f"{actor} 撤回了「{row.title}」的「{task.title}」：{reason}",
+                        instance_id=row.id)
+            result = _result(live)
+        return _raise_if_failed(result, failure)
+
+    def _reset(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, spiff_task_id: str, actor: str,
+               reopened: dict, vanished_as: str) -> str | None:
+        def step():
+            live.tracked.workflow.reset_from_task_id(UUID(spiff_task_id))
+            live.tracked.workflow.do_engine_steps()
+
+        return self._advance(uow, live, definition, step, sent_by=actor, reopened=reopened, vanished_as=vanished_as)
+
+    def copy_to(self, instance_id: int, actor: str, recipients: list[str], note: str = "") -> list[dict]:
+        """抄送: a read-only copy for each recipient, who get a notice; opening it records the receipt."""
+        with self.unit_of_work() as uow:
+            return sharing.copy_to(uow, instance_id, actor, recipients, note)
+
+    def read_copy(self, copy_id: int, actor: str) -> dict:
+        with self.unit_of_work() as uow:
+            return sharing.read_copy(uow, copy_id, actor)
+
+    def urge(self, instance_id: int, actor: str, note: str = "") -> list[str]:
+        """催办: notify everyone the instance is waiting for."""
+        with self.unit_of_work() as uow:
+            return sharing.urge(uow, instance_id, actor, note)
+
+    def comment(self, instance_id: int, actor: str, text: str) -> dict:
+        with self.unit_of_work() as uow:
+            return sharing.comment(uow, instance_id, actor, text)
+
+    def flag_overdue(self) -> list[dict]:
+        """Notify the holders of every open task past its due instant, once per task, and record it."""
+        with self.unit_of_work() as uow:
+            return overdue.flag(uow)
+
+    # --- people, sign-in, notifications ------------------------------------------------------------
+
+    def authenticate(self, username: str, password: str) -> directory.Profile | None:
+        with self.db.connect() as conn:
+            if not accounts.password_matches(conn, username, password):
+                return None
+            return directory.profile(conn, username)
+
+    def profile(self, username: str) -> directory.Profile:
+        with self.db.connect() as conn:
+            return directory.profile(conn, username)
+
+    def users(self) -> list[dict]:
+        with self.db.connect() as conn:
+            return directory.active_users(conn)
+
+    def issue_token(self, username: str, label: str) -> str:
+        with self.unit_of_work() as uow:
+            token = accounts.issue_token(uow.conn, username, label, uow.now)
+            audit.record(uow.conn, action="issue_token", actor=username, at=uow.now, data={"label": label})
+            return token
+
+    def user_for_token(self, token: str) -> str | None:
+        with self.unit_of_work() as uow:
+            return accounts.token_owner(uow.conn, token, uow.now)
+
+    def revoke_token(self, username: str, label: str) -> int:
+        with self.unit_of_work() as uow:
+            revoked = accounts.revoke_token(uow.conn, username, label, uow.now)
+            audit.record(uow.conn, action="revoke_token", actor=username, at=uow.now, data={"label": label})
+            return revoked
+
+    def notifications(self, username: str, unread_only: bool = False, limit: int = 50) -> list[dict]:
+        with self.db.connect() as conn:
+            return notify.listing(conn, username, unread_only, limit)
+
+    def mark_read(self, username: str, ids: list[int] | None = None) -> int:
+        with self.unit_of_work() as uow:
+            return notify.mark_read(uow.conn, username, ids, uow.now)
+
+    # --- what pages show ---------------------------------------------------------------------------
+
+    def inbox(self, username: str, tab: str, *, q: str | None = None, process: str | None = None,
+              status: str | None = None, sort: str = "due", page: int = 1, per_page: int = 20) -> dict:
+        with self.db.connect() as conn:
+            return inbox.page(conn, username, tab, self.clock.now(), q=q, process=process, status=status,
+                              sort=sort, page=page, per_page=per_page)
+
+    def counts(self, username: str) -> dict:
+        with self.db.connect() as conn:
+            return inbox.counts(conn, username, self.clock.now())
+
+    def startable(self, username: str) -> list[dict]:
+        """The latest version of every process ``username`` may start, with its one-line description."""
+        with self.db.connect() as conn:
+            person = directory.profile(conn, username)
+            latest = deployment.latest_versions(conn)
+        return [{"key": d.process_key, "title": d.properties.get("title") or d.process_key,
+                 "description": d.properties.get("description") or "", "version": d.version}
+                for d in latest
+                if not d.properties.get("start_roles") or set(d.properties["start_roles"]) & set(person.roles)]
+
+    def start_form(self, process_key: str) -> dict:
+        with self.db.connect() as conn:
+            definition = self._definitions.latest(conn, process_key)
+        props = definition.properties
+        return {"key": definition.key, "title": props.get("title") or definition.key,
+                "description": props.get("description") or "", "version": definition.version,
+                "schema": definition.forms.get(props["start_form"]) if props.get("start_form") else None}
+
+    def task_view(self, task_id: int, viewer: str) -> dict:
+        """Everything the task page shows ``viewer``; Forbidden when they may not see the task."""
+        with self.unit_of_work() as uow:
+            conn = uow.conn
+            task, row = store.task_with_instance(conn, task_id)
+            views.check_may_view_task(conn, task, viewer, uow.now)
+            definition = self._definitions.get(conn, row.definition_id)
+            live = store.load(conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
+            uow.after_commit.append(lambda: self._instances.put(live))
+            steps = views.returnable(conn, live.tracked.workflow, task) if task.state == "open" else []
+            withdrawable = (task.completed_by == viewer
+                            and views.withdraw_refusal(conn, task.id, task.title, task.state, row) is None)
+            may_act, actions = views.task_actions(conn, task, row, viewer, uow.now, steps, withdrawable)
+            shown = self._shown(conn, row.id)
+            actions += views.instance_actions(conn, row, viewer, shown)
+            shown_task = next(t for t in shown["tasks"] if t["id"] == task.id)
+            return {"task": {**shown_task, "schema": definition.forms.get(task.form) if task.form else None,
+                             "draft": task.draft or {}, "hops": task.hops, "queue": task.queue,
+                             "kind": inbox.task_kind(task.assigned_by)},
+                    "instance": shown, "may_act": may_act, "actions": actions,
+                    "returnable": [{key: step[key] for key in ("id", "title", "completed_by", "completed_at")}
+                                   for step in steps],
+                    "diagram": views.diagram(conn, row.definition_id, row.id, live.tracked.workflow,
+                                             live.open_tasks.values())}
+
+    def instance_view(self, instance_id: int, viewer: str) -> dict:
+        with self.unit_of_work() as uow:
+            conn = uow.conn
+            access.check_may_see(conn, instance_id, viewer, uow.now)
+            row = store.instance_row(conn, instance_id)
+            definition = self._definitions.get(conn, row.definition_id)
+            live = store.load(conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
+            uow.after_commit.append(lambda: self._instances.put(live))
+            shown = self._shown(conn, instance_id)
+            mine = [t for t in shown["tasks"] if t["completed_by"] == viewer]
+            withdrawable = [t["id"] for t in mine[-1:]
+                            if views.withdraw_refusal(conn, t["id"], t["title"], t["state"], row) is None]
+            return {"instance": shown, "actions": views.instance_actions(conn, row, viewer, shown),
+                    "withdrawable": withdrawable,
+                    "diagram": views.diagram(conn, row.definition_id, row.id, live.tracked.workflow,
+                                             live.open_tasks.values())}
+
+    def _shown(self, conn, instance_id: int) -> dict:
+        with Session(bind=conn) as session:
+            shown = queries.show(session, instance_id)
+        shown["attachments"] = attachments.listing(conn, instance_id)
+        return views.enrich(conn, shown, instance_id)
+
     # --- the shared step ----------------------------------------------------------------------------
 
     def _advance(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, step,
-                 completions: dict[int, tuple[str, datetime]] | None = None) -> str | None:
+                 completions: dict[int, tuple[str, datetime]] | None = None, sent_by: str = SYSTEM,
+                 reopened: dict[str, dict] | None = None, vanished_as: str = "cancelled") -> str | None:
         """Run ``step`` on the workflow and write everything it changed. If the engine fails, the instance
-        is saved as failed and the reason is returned, for the caller to raise after the commit."""
+        is saved as failed and the reason is returned, for the caller to raise after the commit.
+        ``sent_by``, ``reopened`` and ``vanished_as`` say how new and closed task rows are recorded
+        (taskindex.open_ready and close_finished)."""
         conn = uow.conn
         failure = None
         try:
@@ -249,13 +493,15 @@ class Engine:
         except ENGINE_FAILURES as err:
             failure = _describe_failure(err)
             open_tasks = live.tracked.open_tasks()
-        taskindex.close_finished(conn, live, uow.now, completions or {})
+        taskindex.close_finished(conn, live, uow.now, completions or {}, vanished_as)
         if failure is None:
             try:
-                opened = taskindex.open_ready(conn, live, open_tasks, definition, uow.now, uow.calendar)
+                opened = taskindex.open_ready(conn, live, open_tasks, definition, uow.now, uow.calendar,
+                                              sent_by, reopened)
             except ENGINE_FAILURES as err:
                 failure, opened = _describe_failure(err), []
             _record_handovers(uow, live, opened)
+            _announce(uow, live, opened, reopened or {})
         workflow = live.tracked.workflow
         if failure is not None:
             state, ended_at = "failed", None
@@ -294,11 +540,8 @@ class Engine:
         if viewer is not None:
             with self.unit_of_work() as uow:
                 access.check_may_see(uow.conn, instance_id, viewer, uow.now)
-        with self.read() as session:
-            shown = queries.show(session, instance_id)
         with self.db.connect() as conn:
-            shown["attachments"] = attachments.listing(conn, instance_id)
-        return shown
+            return self._shown(conn, instance_id)
 
     # --- files --------------------------------------------------------------------------------------
 
@@ -328,6 +571,12 @@ class Engine:
 
             return compliance.report(conn, process, start or _EPOCH, end or now + timedelta(seconds=1), now,
                                      limit_name)
+
+
+def _required_reason(reason: str | None) -> str:
+    if not reason or not reason.strip():
+        raise InvalidInput("请填写理由 / give a reason", [{"field": "reason", "message": "必填 / required"}])
+    return reason.strip()
 
 
 def _check_may_start(definition: Definition, person: directory.Profile) -> None:
@@ -381,6 +630,18 @@ def _record_handovers(uow: UnitOfWork, live: LiveInstance, opened) -> None:
                          task_id=task["id"], on_behalf_of=assignment.handed_over_from,
                          data={"task": task["name"], "from": assignment.handed_over_from, "to": task["assignee"],
                                "rule": assignment.rule})
+
+
+def _announce(uow: UnitOfWork, live: LiveInstance, opened, reopened: dict[str, dict]) -> None:
+    """Tell each new task's assignee it is waiting for them (a re-opened step says why it came back)."""
+    spiff_ids = {row["id"]: spiff_id for spiff_id, row in live.open_tasks.items()}
+    for task, _ in opened:
+        if task["assignee"] is None:
+            continue
+        again = reopened.get(spiff_ids.get(task["id"]))
+        kind, message = ((again["notice"], again["message"]) if again else
+                         (notify.NEW_TASK, f"新待办：「{live.row.title}」的「{task['title']}」"))
+        notify.send(uow, [task["assignee"]], kind, message, instance_id=live.row.id, task_id=task["id"])
 
 
 def _result(live: LiveInstance) -> dict:

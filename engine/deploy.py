@@ -225,3 +225,13 @@ def _lane_names(root) -> set[str]:
 def _properties(element: etree._Element) -> dict[str, str]:
     nodes = element.xpath("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", namespaces=NS)
     return {node.get("name"): node.get("value") for node in nodes}
+
+
+def latest_versions(conn) -> list:
+    """The latest version of every deployed process: key, version and properties, by key."""
+    newest = (select(DefinitionVersion.process_key, func.max(DefinitionVersion.version).label("version"))
+              .group_by(DefinitionVersion.process_key).subquery())
+    return conn.execute(select(DefinitionVersion.process_key, DefinitionVersion.version, DefinitionVersion.properties)
+                        .join(newest, (newest.c.process_key == DefinitionVersion.process_key)
+                              & (newest.c.version == DefinitionVersion.version))
+                        .order_by(DefinitionVersion.process_key)).all()

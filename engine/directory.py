@@ -263,6 +263,15 @@ def list_users(session: Session) -> list[dict]:
              "active": u.active, "roles": role_specs(session, u.username)} for u in users]
 
 
+def active_users(conn) -> list[dict]:
+    """Everyone active, for choosing a person to transfer, delegate, add as signer or copy to."""
+    rows = conn.execute(select(User.username, User.display_name, User.department_key, Department.name)
+                        .outerjoin(Department, Department.key == User.department_key)
+                        .where(User.active.is_(True)).order_by(User.department_key, User.username))
+    return [{"username": r.username, "display_name": r.display_name, "department": r.department_key,
+             "department_name": r.name} for r in rows]
+
+
 def role_specs(session: Session, username: str) -> list[str]:
     rows = session.execute(select(UserRole.role_key, UserRole.department_key)
                            .where(UserRole.username == username)).all()

@@ -83,13 +83,20 @@ def urge(uow, instance_id: int, actor: str, note: str) -> list[str]:
         if assignee is not None:
             people.append(assignee)
         elif role is not None:
-            people.extend(uow.conn.scalars(_ROLE_HOLDERS, {"role": role, "department": department}))
+            people.extend(role_holders(uow.conn, role, department))
     people = [name for name in dict.fromkeys(people) if name != actor]
     audit.record(uow.conn, action="urge", actor=actor, at=uow.now, instance_id=instance_id,
                  data={"note": note, "notified": people, "tasks": [row.id for row in waiting]})
     title = _title(uow.conn, instance_id)
     return notify.send(uow, people, notify.URGED, f"{actor} 催办「{title}」" + (f"：{note}" if note else ""),
                        instance_id=instance_id)
+
+
+def role_holders(conn, role: str | None, department: str | None) -> list[str]:
+    """The active holders of ``role`` (in ``department`` where the role is held per department)."""
+    if role is None:
+        return []
+    return list(conn.scalars(_ROLE_HOLDERS, {"role": role, "department": department}))
 
 
 def comment(uow, instance_id: int, actor: str, text: str) -> dict:

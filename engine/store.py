@@ -227,4 +227,5 @@ def task_dict(row: Mapping) -> dict:
         "assignee": row["assignee"], "form": row["form"], "state": row["state"],
         "created_at": local_iso(row["created_at"]), "completed_at": local_iso(row["completed_at"]),
         "completed_by": row["completed_by"], "due_at": local_iso(row["due_at"]), "due_note": row["due_note"],
+        "sent_by": row.get("sent_by"), "round": row.get("round") or 1,
     }

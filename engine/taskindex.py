@@ -1,6 +1,7 @@
 """Keeping the task index in step with the workflow: one row per open or finished user task."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -44,32 +45,38 @@ def find_task(workflow, task_id: str):
 
 
 def close_finished(conn: Connection, live: LiveInstance, now: datetime,
-                   completions: dict[int, tuple[str, datetime]]) -> None:
-    """Mark the open rows whose SpiffWorkflow task is no longer ready as completed or cancelled;
-    ``completions`` gives, by index id, who completed a task and the instant the step was actually made."""
-    closing = []
+                   completions: dict[int, tuple[str, datetime]], vanished_as: str = "cancelled") -> list[dict]:
+    """Mark the open rows whose SpiffWorkflow task is no longer ready as completed, or ``vanished_as``
+    (cancelled, returned, withdrawn) when the task is gone; ``completions`` gives, by index id, who completed
+    a task and the instant the step was actually made. Gives back the rows closed."""
+    closing, closed = [], []
     for spiff_id, row in list(live.open_tasks.items()):
         task = find_task(live.tracked.workflow, spiff_id)
         if task is not None and task.state == TaskState.READY:
             continue
-        state = "completed" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
+        state = "completed" if task is not None and task.state == TaskState.COMPLETED else vanished_as
         actor, done_at = completions.get(row["id"], (None, None))
         closing.append({"row_id": row["id"], "s": state, "at": now, "by": actor, "done": done_at})
-        del live.open_tasks[spiff_id]
+        closed.append(live.open_tasks.pop(spiff_id))
     if closing:
         conn.execute(_CLOSE, closing)
+    return closed
 
 
 def open_ready(conn: Connection, live: LiveInstance, open_tasks: list, definition: Definition, now: datetime,
-               calendar) -> list[tuple[dict, Assignment]]:
+               calendar, sent_by: str | None = None,
+               reopened: dict[str, dict] | None = None) -> list[tuple[dict, Assignment]]:
     """Add a row for every ready user task that has none. Every new row is worked out before any is added,
     so a task whose assignee or due rule fails (a WorkflowTaskException naming it) adds nothing.
-    ``calendar`` is called for the working-day calendar only when a due rule needs it."""
+    ``calendar`` is called for the working-day calendar only when a due rule needs it. ``sent_by`` is whose
+    step opened the tasks; ``reopened`` gives, by SpiffWorkflow task id, the assignee, round and draft of a
+    step re-opened by a return or withdrawal."""
     ready = [task for task in open_tasks
              if task.state == TaskState.READY and task.task_spec.manual and str(task.id) not in live.open_tasks]
     if not ready:
         return []
-    worked_out = [_row_for(conn, live, definition, task, now, calendar) for task in ready]
+    worked_out = [_row_for(conn, live, definition, task, now, calendar, sent_by, (reopened or {}).get(str(task.id)))
+                  for task in ready]
     ids = conn.execute(_INSERT, [row for row, _ in worked_out]).scalars().all()
     opened = []
     for row_id, (row, assignment) in zip(ids, worked_out, strict=True):
@@ -79,7 +86,8 @@ def open_ready(conn: Connection, live: LiveInstance, open_tasks: list, definitio
     return opened
 
 
-def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task, now: datetime, calendar):
+def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task, now: datetime, calendar,
+             sent_by: str | None, reopened: dict | None):
     props = task_properties(task)
     name = task.task_spec.bpmn_name or task.task_spec.name
     engine = task.workflow.script_engine
@@ -90,6 +98,9 @@ def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task,
         task.data.get("department")
     lane = definition.properties.get("lanes", {}).get(task.task_spec.lane or "")
     assignment = directory.assign(conn, lane, department, live.row.started_by, now, explicit_assignee=explicit)
+    if reopened is not None:
+        assignment = replace(assignment, assignee=reopened["assignee"], assigned_by=reopened["assigned_by"],
+                             handed_over_from=None)
     try:
         due_at, due_note = _due(task, props, now, calendar)
     except ValueError as err:
@@ -100,7 +111,8 @@ def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task,
            "candidate_department": assignment.department, "assignee": assignment.assignee,
            "assigned_by": assignment.assigned_by,
            "form": props.get("formJsonSchemaFilename"), "state": "open", "created_at": now,
-           "due_at": due_at, "due_note": due_note}
+           "due_at": due_at, "due_note": due_note, "sent_by": sent_by or live.row.started_by,
+           "round": reopened["round"] if reopened else 1, "draft": reopened.get("draft") if reopened else None}
     return row, assignment
 
 
