@@ -174,7 +174,7 @@ class Engine:
                 forms.validate(definition.forms[task.form], data, task.form)
                 fields = forms.with_all_fields(definition.forms[task.form], data)
             if task.queue:
-                return handling.pass_on(uow, task, row, actor, on_behalf_of, data, fields)
+                return handling.pass_on(uow, task, row, actor, on_behalf_of, data)
             live = store.load(conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
             spiff_task = taskindex.find_task(live.tracked.workflow, task.spiff_task_id)
             if spiff_task is None or spiff_task.state != TaskState.READY:
@@ -329,8 +329,14 @@ class Engine:
     def _reset(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, spiff_task_id: str, actor: str,
                reopened: dict, vanished_as: str) -> str | None:
         def step():
-            live.tracked.workflow.reset_from_task_id(UUID(spiff_task_id))
-            live.tracked.workflow.do_engine_steps()
+            workflow = live.tracked.workflow
+            workflow.reset_from_task_id(UUID(spiff_task_id))
+            # SpiffWorkflow drops the reset branch's tasks from the tree but leaves their waiting events (e.g. a
+            # boundary timer) with its event manager, which would then update tasks that have no parent.
+            for task_id, task in list(workflow.event_manager.tasks.items()):
+                if task_id not in task.workflow.tasks:
+                    workflow.event_manager.remove_task(task)
+            workflow.do_engine_steps()
 
         return self._advance(uow, live, definition, step, sent_by=actor, reopened=reopened, vanished_as=vanished_as)
 
@@ -432,7 +438,7 @@ class Engine:
         with self.unit_of_work() as uow:
             conn = uow.conn
             task, row = store.task_with_instance(conn, task_id)
-            views.check_may_view_task(conn, task, viewer, uow.now)
+            views.check_may_view_task(conn, task, row.id, viewer, uow.now)
             definition = self._definitions.get(conn, row.definition_id)
             live = store.load(conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
             uow.after_commit.append(lambda: self._instances.put(live))

@@ -101,7 +101,7 @@ def add_signer(uow, task, row, actor: str, signer: str, position: str, reason: s
     return {"task": task.id, "assignee": assignee, "queue": queue}
 
 
-def pass_on(uow, task, row, actor: str, on_behalf_of: str | None, data: dict, fields: dict) -> dict:
+def pass_on(uow, task, row, actor: str, on_behalf_of: str | None, data: dict) -> dict:
     """The holder acted but others still have to: record what they entered and give the task to the next."""
     following, *rest = task.queue
     hop = {"by": actor, "on_behalf_of": on_behalf_of, "at": uow.now.isoformat(),
@@ -109,7 +109,7 @@ def pass_on(uow, task, row, actor: str, on_behalf_of: str | None, data: dict, fi
            "data": data}
     assigned_by = SIGNER if following["kind"] == SIGNER else HANDED_BACK
     _hand(uow, task, row, assignee=following["user"], assigned_by=assigned_by, queue=rest,
-          hops=[*task.hops, hop], draft={**(task.draft or {}), **fields})
+          hops=[*task.hops, hop], draft={**(task.draft or {}), **data})
     audit.record(uow.conn, action="pass_on", actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
                  on_behalf_of=on_behalf_of, data={"task": task.name, "title": task.title, "data": data,
                                                   "to": following["user"]})

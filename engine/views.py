@@ -120,11 +120,11 @@ def task_actions(conn, task, row, viewer: str, now, returnable_steps: list, with
     return may_act, actions
 
 
-def check_may_view_task(conn, task, viewer: str, now) -> None:
+def check_may_view_task(conn, task, instance_id: int, viewer: str, now) -> None:
     may_act, _ = directory.may_act_on(conn, viewer, task.role, task.candidate_department, task.assignee, now)
     if not may_act:
         try:
-            access.check_may_see(conn, task.instance_id, viewer, now)
+            access.check_may_see(conn, instance_id, viewer, now)
         except Forbidden as err:
             raise Forbidden(f"您无权查看任务「{task.title}」/ {viewer} may not see task {task.id}") from err
 

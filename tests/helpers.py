@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from engine.commands import Engine
+from engine.models import Base
 
 FIXTURES = Path(__file__).parent / "fixtures" / "processes"
 CLERK = "zheng_clerk"
@@ -24,3 +25,10 @@ def model_keys(processes: Path) -> list[str]:
     """The keys of every process model under ``processes`` (folder, or folder.variant)."""
     return sorted(path.parent.name if path.stem == path.parent.name else f"{path.parent.name}.{path.stem}"
                   for path in processes.glob("*/*.bpmn"))
+
+
+def snapshot(engine: Engine) -> dict:
+    """Every row of every table, to prove a failed command changed nothing."""
+    with engine.db.connect() as conn:
+        return {table.name: sorted(map(repr, conn.execute(table.select()).all()))
+                for table in Base.metadata.sorted_tables}

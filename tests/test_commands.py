@@ -7,21 +7,13 @@ from sqlalchemy import event
 
 from engine.commands import Engine
 from engine.errors import Conflict, Forbidden, InvalidDiagram, InvalidInput, NotFound
-from engine.models import Base
 
 from .conftest import PROCESSES
-from .helpers import open_task
+from .helpers import open_task, snapshot
 
 TRIP = {"leave_kind": "出省", "destination": "上海市", "reason": "培训", "depart_at": "2026-06-08T08:00:00+08:00",
         "return_at": "2026-06-10T18:00:00+08:00", "acting_person": "ma_civil_staff"}
 APPROVE = {"decision": "同意"}
-
-
-def snapshot(engine: Engine) -> dict:
-    """Every row of every table, to prove a failed command changed nothing."""
-    with engine.db.connect() as conn:
-        return {table.name: sorted(map(repr, conn.execute(table.select()).all()))
-                for table in Base.metadata.sorted_tables}
 
 
 def copy_leave(tmp_path: Path) -> Path:
