@@ -6,9 +6,15 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from . import audit
+from .calendar import WorkingCalendar
 from .clock import local_iso
 from .errors import InvalidInput
 from .models import CalendarOverride
+
+
+def working_calendar(conn) -> WorkingCalendar:
+    """The working-day calendar with the admins' overrides."""
+    return WorkingCalendar(dict(conn.execute(select(CalendarOverride.day, CalendarOverride.is_workday)).all()))
 
 
 class CalendarAdmin:

@@ -28,10 +28,11 @@ from . import (access, accounts, attachments, audit, handling, inbox, notify, ov
                taskindex)
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
+from .calendar_admin import working_calendar
 from .clock import Clock
 from .db import connect, database_url, migrate
 from .errors import Conflict, Forbidden, GovflowError, InstanceFailed, InvalidInput
-from .models import CalendarOverride, Timer
+from .models import Timer
 from .scripting import RestrictedScriptEngine, UnsafeExpression
 from .store import CONFLICT_MESSAGE, Definition, DefinitionCache, InstanceCache, LiveInstance
 
@@ -63,8 +64,7 @@ class UnitOfWork:
     def calendar(self) -> WorkingCalendar:
         """The working-day calendar with the admins' overrides, read when a deadline first needs it."""
         if self._calendar is None:
-            overrides = dict(self.conn.execute(select(CalendarOverride.day, CalendarOverride.is_workday)).all())
-            self._calendar = WorkingCalendar(overrides)
+            self._calendar = working_calendar(self.conn)
         return self._calendar
 
 
@@ -451,7 +451,8 @@ class Engine:
             shown_task = next(t for t in shown["tasks"] if t["id"] == task.id)
             return {"task": {**shown_task, "schema": definition.forms.get(task.form) if task.form else None,
                              "draft": task.draft or {}, "hops": task.hops, "queue": task.queue,
-                             "kind": inbox.task_kind(task.assigned_by)},
+                             "kind": inbox.task_kind(task.assigned_by),
+                             "due_left": inbox.due_left(task.due_at, task.due_unit, uow.now, uow.calendar)},
                     "instance": shown, "may_act": may_act, "actions": actions,
                     "returnable": [{key: step[key] for key in ("id", "title", "completed_by", "completed_at")}
                                    for step in steps],

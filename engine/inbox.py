@@ -1,13 +1,16 @@
 """A person's inbox: 待办, 可认领, 已办 and 抄送我的, one page at a time, from the task index and copies alone."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, func, or_, select
 
+from .calendar_admin import working_calendar
 from .clock import local_iso
 from .errors import InvalidInput
 from .models import Absence, Copy, DefinitionVersion, Instance, Notification, TaskIndex, User, UserRole
+from .taskindex import WORKING_DAYS
 
 TABS = ("todo", "claimable", "done", "copied")
 SORTS = {"due": (TaskIndex.due_at.is_(None), TaskIndex.due_at, TaskIndex.id),
@@ -26,7 +29,7 @@ _HOLDS_ROLE = (select(UserRole.id)
                .exists())
 _TASK_COLUMNS = (TaskIndex.id, TaskIndex.instance_id, TaskIndex.process_key, TaskIndex.name, TaskIndex.title,
                  TaskIndex.assignee, TaskIndex.role, TaskIndex.state, TaskIndex.created_at, TaskIndex.due_at,
-                 TaskIndex.due_note, TaskIndex.sent_by, TaskIndex.completed_at, TaskIndex.completed_by,
+                 TaskIndex.due_note, TaskIndex.due_unit, TaskIndex.sent_by, TaskIndex.completed_at, TaskIndex.completed_by,
                  TaskIndex.assigned_by, TaskIndex.round, Instance.title.label("instance_title"))
 _PROCESS_TITLES = (select(DefinitionVersion.process_key, DefinitionVersion.properties)
                    .order_by(DefinitionVersion.process_key, DefinitionVersion.version))
@@ -72,7 +75,8 @@ def page(conn, username: str, tab: str, now: datetime, *, q: str | None = None, 
     total = conn.scalar(select(func.count()).select_from(TaskIndex).join(Instance, Instance.id == TaskIndex.instance_id)
                         .where(*conditions), params)
     titles, names = process_titles(conn), _names(conn, {r.assignee for r in rows} | {r.sent_by for r in rows})
-    return {"rows": [_task_row(r, now, titles, names) for r in rows], "total": total, "page": page,
+    calendar = functools.cache(lambda: working_calendar(conn))
+    return {"rows": [_task_row(r, now, titles, names, calendar) for r in rows], "total": total, "page": page,
             "per_page": per_page}
 
 
@@ -129,7 +133,17 @@ def task_kind(assigned_by: str | None) -> str:
     return {"delegate": "delegated", "signer": "sign"}.get(assigned_by or "", "task")
 
 
-def _task_row(r, now: datetime, titles: dict, names: dict) -> dict:
+def due_left(due_at: datetime | None, unit: str | None, now: datetime, calendar) -> dict | None:
+    """What is left of a limit, as it is counted: {"working_days": n} (whole working days after today before
+    the deadline) or {"minutes": n}; negative once missed. ``calendar`` is called only for working days."""
+    if due_at is None:
+        return None
+    if unit == WORKING_DAYS and due_at > now:
+        return {"working_days": calendar().working_days_between(now, due_at).value}
+    return {"minutes": int((due_at - now).total_seconds() // 60)}
+
+
+def _task_row(r, now: datetime, titles: dict, names: dict, calendar) -> dict:
     return {"id": r.id, "instance": r.instance_id, "process": r.process_key,
             "process_title": titles.get(r.process_key, r.process_key), "instance_title": r.instance_title,
             "name": r.name, "title": r.title, "assignee": r.assignee, "assignee_name": names.get(r.assignee),
@@ -137,7 +151,8 @@ def _task_row(r, now: datetime, titles: dict, names: dict) -> dict:
             "due_note": r.due_note, "overdue": r.state == "open" and r.due_at is not None and r.due_at < now,
             "sent_by": r.sent_by, "sent_by_name": names.get(r.sent_by, r.sent_by),
             "completed_at": local_iso(r.completed_at), "completed_by": r.completed_by,
-            "kind": task_kind(r.assigned_by), "round": r.round}
+            "kind": task_kind(r.assigned_by), "round": r.round,
+            "due_left": due_left(r.due_at, r.due_unit, now, calendar) if r.state == "open" else None}
 
 
 def _names(conn, usernames: set) -> dict[str, str]:

@@ -205,6 +205,8 @@ class TaskIndex(Base):
     completed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     due_at: Mapped[datetime | None] = mapped_column(nullable=True)
     due_note: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # How the limit is counted: "working_days" or "minutes" (hours and minutes on the wall clock).
+    due_unit: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # The instant the step was actually made (a phone call's time), when it differs from completed_at.
     done_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # How the assignee was chosen (directory.Assignment.assigned_by): explicit, initiator, portfolio, roster,

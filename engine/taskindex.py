@@ -20,6 +20,7 @@ from .validation import parse_due_rule
 _CLOSE = (update(TaskIndex).where(TaskIndex.id == bindparam("row_id"))
           .values(state=bindparam("s"), completed_at=bindparam("at"), completed_by=bindparam("by"),
                   done_at=bindparam("done")))
+WORKING_DAYS, MINUTES = "working_days", "minutes"
 _INSERT = insert(TaskIndex).returning(TaskIndex.id, sort_by_parameter_order=True)
 
 
@@ -102,7 +103,7 @@ def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task,
         assignment = replace(assignment, assignee=reopened["assignee"], assigned_by=reopened["assigned_by"],
                              handed_over_from=None)
     try:
-        due_at, due_note = _due(task, props, now, calendar)
+        due_at, due_note, due_unit = _due(task, props, now, calendar)
     except ValueError as err:
         raise WorkflowTaskException(f"the due time of '{name}' cannot be worked out: {err}",
                                     task=task, exception=err) from err
@@ -111,7 +112,7 @@ def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task,
            "candidate_department": assignment.department, "assignee": assignment.assignee,
            "assigned_by": assignment.assigned_by,
            "form": props.get("formJsonSchemaFilename"), "state": "open", "created_at": now,
-           "due_at": due_at, "due_note": due_note, "sent_by": sent_by or live.row.started_by,
+           "due_at": due_at, "due_note": due_note, "due_unit": due_unit, "sent_by": sent_by or live.row.started_by,
            "round": reopened["round"] if reopened else 1, "draft": reopened.get("draft") if reopened else None}
     return row, assignment
 
@@ -127,12 +128,12 @@ def done_at(expression: str | None, environment, data: dict, now: datetime) -> d
     return instant
 
 
-def _due(task, props: dict, now: datetime, calendar) -> tuple[datetime | None, str | None]:
+def _due(task, props: dict, now: datetime, calendar) -> tuple[datetime | None, str | None, str | None]:
     """A task's deadline from its ``dueIn`` rule, counted from ``dueFrom`` (an expression giving a recorded
-    instant) or from the moment the task opens."""
+    instant) or from the moment the task opens; with the calendar's warning and how the limit is counted."""
     rule = props.get("dueIn")
     if not rule:
-        return None, None
+        return None, None, None
     amount, unit = parse_due_rule(rule)
     start = now
     if props.get("dueFrom"):
@@ -140,5 +141,5 @@ def _due(task, props: dict, now: datetime, calendar) -> tuple[datetime | None, s
         start = as_instant(value)
     if unit == "working_days":
         result = calendar().add_working_days(start, amount)
-        return result.value, result.warning()
-    return start + timedelta(**{unit: amount}), None
+        return result.value, result.warning(), WORKING_DAYS
+    return start + timedelta(**{unit: amount}), None, MINUTES

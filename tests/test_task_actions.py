@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from engine import directory
+from engine.clock import parse_instant
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 from .helpers import open_task, snapshot
@@ -315,3 +316,15 @@ def test_startable_lists_what_the_user_may_start(engine):
     assert "document_incoming" not in {p["key"] for p in engine.startable(VICE)}
     assert all(p["title"] for p in engine.startable(FILER))
     assert engine.start_form("document_incoming")["schema"]["properties"]["title"]
+
+
+def test_what_is_left_of_a_limit_is_counted_as_the_limit_is(engine, clock):
+    instance_id = registered(engine)
+    [row] = engine.inbox(VICE, "todo")["rows"]
+    assert row["due_left"] == {"working_days": 5}  # 收文 5 working days (002 四十六), counted from Monday
+    clock.set(clock.now() + timedelta(days=2))
+    assert engine.inbox(VICE, "todo")["rows"][0]["due_left"] == {"working_days": 3}
+    assert engine.task_view(row["id"], VICE)["task"]["due_left"] == {"working_days": 3}
+    clock.set(parse_instant(row["due_at"]) + timedelta(minutes=90))
+    assert engine.inbox(VICE, "todo")["rows"][0]["due_left"] == {"minutes": -90}
+    assert engine.show(instance_id)["state"] == "running"

@@ -20,6 +20,7 @@ def upgrade() -> None:
     # 0001 left the unique constraint unnamed: SQLite's batch copy names it by convention to drop it.
     with op.batch_alter_table('task_index', naming_convention={"uq": "%(table_name)s_%(column_0_name)s_key"}) as batch_op:
         batch_op.drop_constraint('task_index_spiff_task_id_key', type_='unique')
+        batch_op.add_column(sa.Column('due_unit', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('sent_by', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('round', sa.Integer(), server_default='1', nullable=False))
         batch_op.add_column(sa.Column('queue', sa.JSON(), server_default=sa.text("'[]'"), nullable=False))
@@ -94,7 +95,7 @@ def downgrade() -> None:
     op.drop_index('ix_task_index_spiff_task', 'task_index')
     op.drop_index('uq_task_index_open_spiff_task', 'task_index')
     with op.batch_alter_table('task_index') as batch_op:
-        for column in ('overdue_notified_at', 'draft', 'hops', 'queue', 'round', 'sent_by'):
+        for column in ('overdue_notified_at', 'draft', 'hops', 'queue', 'round', 'sent_by', 'due_unit'):
             batch_op.drop_column(column)
         batch_op.create_unique_constraint('task_index_spiff_task_id_key', ['spiff_task_id'])
     with op.batch_alter_table('users') as batch_op:
