@@ -49,9 +49,11 @@ def test_worker_once_fires_the_timers_due_at_the_given_now(govflow):
         [task] = [t for t in govflow("tasks", "--instance", str(instance)) if t["name"] == name]
         data = {"notified": True} if name == "notify_leaders" else {"decision": "同意"}
         govflow("complete", str(task["id"]), "--as", actor, "--data", json.dumps(data))
-    assert govflow("--now", "2026-06-10T17:59:00+08:00", "worker", "--once") == {"timers": [], "handovers": []}
+    assert govflow("--now", "2026-06-10T17:59:00+08:00", "worker", "--once") == {"timers": [], "handovers": [],
+                                                                                "overdue": []}
     fired = govflow("--now", "2026-06-10T18:00:00+08:00", "worker", "--once")
-    assert fired == {"timers": [{"instance": instance, "timers": ["返回时间到"], "result": "fired"}], "handovers": []}
+    assert fired == {"timers": [{"instance": instance, "timers": ["返回时间到"], "result": "fired"}], "handovers": [],
+                     "overdue": []}
     assert [t["name"] for t in govflow("tasks", "--as", "li_exec")] == ["report_return"]
 
 
@@ -163,3 +165,32 @@ def test_scenarios_run_each_in_a_fresh_database_and_a_failure_exits_non_zero(gov
     assert code == 1 and [r["passed"] for r in payload] == [True, False]
     assert "expected 'approved'" in payload[1]["failures"][0]
     assert err == "govflow: 1 of 2 scenarios failed\n"
+
+
+def test_the_task_actions_from_the_command_line(govflow):
+    """The CLI runs the same engine commands as the web UI: transfer, return, withdraw, copy, urge, inbox."""
+    govflow("users", "load")
+    govflow("deploy", str(PROCESSES / "document_incoming"))
+    filed = govflow("start", "document_incoming", "--as", "liu_civil", "--data", json.dumps(
+        {"doc_type": "请示", "classification": "无", "title": "关于调整养老服务补贴标准的请示", "body": "妥否，请批示。",
+         "matters": 1, "contains_request": False, "request_kind": "请示批示", "important": False,
+         "departments_involved": []}, ensure_ascii=False))
+    instance = filed["instance"]
+    [register] = filed["tasks"]
+    register_data = json.dumps({"action": "登记", "registered_number": "区府收〔2026〕7号",
+                                "proposed_handling": "拟请区领导阅示"}, ensure_ascii=False)
+    [review] = govflow("complete", str(register["id"]), "--as", "zheng_clerk", "--data", register_data)["tasks"]
+    assert govflow("inbox", "--as", review["assignee"])["total"] == 1
+    govflow("withdraw", str(register["id"]), "--reason", "编号有误", "--as", "zheng_clerk")
+    [again] = govflow("tasks", "--instance", str(instance))
+    [review] = govflow("complete", str(again["id"]), "--as", "zheng_clerk", "--data", register_data)["tasks"]
+    govflow("transfer", str(review["id"]), "li_exec", "--reason", "出差", "--as", review["assignee"])
+    returned = govflow("return", str(review["id"]), "--to", str(again["id"]), "--reason", "请补充", "--as", "li_exec")
+    assert [(t["name"], t["assignee"], t["round"]) for t in returned["tasks"]] == [("register", "zheng_clerk", 3)]
+    [copy] = govflow("copy", str(instance), "he_commerce", "--note", "请知悉", "--as", "liu_civil")
+    assert govflow("inbox", "--as", "he_commerce", "--tab", "copied")["rows"][0]["read_at"] is None
+    assert govflow("read-copy", str(copy["id"]), "--as", "he_commerce")["read_at"]
+    assert govflow("urge", str(instance), "--as", "liu_civil")["notified"] == ["zheng_clerk"]
+    assert [n["kind"] for n in govflow("notifications", "--as", "zheng_clerk")][:2] == ["urged", "returned"]
+    code, error, stderr = govflow("claim", str(returned["tasks"][0]["id"]), "--as", "he_commerce", ok=False)
+    assert error["error"] == "conflict" and stderr.startswith("govflow: ")

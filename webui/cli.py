@@ -214,25 +214,202 @@ def download(ctx: Context, attachment_id, viewer, output):
 
 
 @cli.command()
-@click.option("--once", is_flag=True, help="Run one pass (timers due now, duty hand-over) and exit.")
+@click.option("--once", is_flag=True, help="Run one pass (timers due now, duty hand-over, overdue) and exit.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
 @pass_ctx
 def worker(ctx: Context, once, interval):
-    """Fire due BPMN timers and hand duty tasks over to whoever is on duty now."""
+    """Fire due BPMN timers, hand duty tasks over to whoever is on duty now, notify overdue tasks."""
     while True:
         fired = ctx.engine.fire_due_timers()
         moved = roster.hand_over(ctx.engine)
+        late = ctx.engine.flag_overdue()
         if once:
             lines = [f"instance {f['instance']}: {', '.join(f['timers'])} {f['result']}" for f in fired]
             lines += [_handover_line(m) for m in moved]
-            ctx.emit({"timers": fired, "handovers": moved},
-                     "\n".join(lines) or "no timers due, no duty tasks to hand over")
+            lines += [f"task {t['task']} of instance {t['instance']} is overdue: notified {', '.join(t['notified'])}"
+                      for t in late]
+            ctx.emit({"timers": fired, "handovers": moved, "overdue": late},
+                     "\n".join(lines) or "no timers due, no duty tasks to hand over, nothing newly overdue")
             return
         for item in fired:
             click.echo(json.dumps(item, ensure_ascii=False))
         for item in moved:
             click.echo(json.dumps({"handover": item}, ensure_ascii=False))
+        for item in late:
+            click.echo(json.dumps({"overdue": item}, ensure_ascii=False))
         time.sleep(interval)
+
+
+# --- task actions: the same engine commands the web UI calls ------------------------------------------
+
+@cli.command()
+@click.argument("task_id", type=int)
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def claim(ctx: Context, task_id, actor):
+    """认领: take an unassigned task of one of your roles."""
+    ctx.emit(ctx.engine.claim(task_id, actor), f"task {task_id} claimed by {actor}")
+
+
+@cli.command()
+@click.argument("task_id", type=int)
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def release(ctx: Context, task_id, actor):
+    """释放: give a claimed task back to its role."""
+    ctx.emit(ctx.engine.release(task_id, actor), f"task {task_id} released")
+
+
+@cli.command("return")
+@click.argument("task_id", type=int)
+@click.option("--to", "to_task_id", type=int, required=True, help="The earlier step's task id (see `show`).")
+@click.option("--reason", required=True)
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def return_(ctx: Context, task_id, to_task_id, reason, actor):
+    """退回: return the task to an earlier step, re-opened for whoever did it."""
+    result = ctx.engine.return_task(task_id, actor, to_task_id, reason)
+    ctx.emit(result, _describe_result(result))
+
+
+@cli.command()
+@click.argument("task_id", type=int)
+@click.argument("to_user")
+@click.option("--reason", required=True)
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def transfer(ctx: Context, task_id, to_user, reason, actor):
+    """转办: give the task to another person."""
+    ctx.emit(ctx.engine.transfer(task_id, actor, to_user, reason), f"task {task_id} transferred to {to_user}")
+
+
+@cli.command()
+@click.argument("task_id", type=int)
+@click.argument("to_user")
+@click.option("--reason", required=True)
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def delegate(ctx: Context, task_id, to_user, reason, actor):
+    """委派: let another person act on the task; it comes back to you afterwards."""
+    ctx.emit(ctx.engine.delegate(task_id, actor, to_user, reason), f"task {task_id} delegated to {to_user}")
+
+
+@cli.command("add-signer")
+@click.argument("task_id", type=int)
+@click.argument("signer")
+@click.option("--position", type=click.Choice(["before", "after"]), required=True)
+@click.option("--reason", required=True)
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def add_signer(ctx: Context, task_id, signer, position, reason, actor):
+    """加签: another person signs the task before or after you."""
+    ctx.emit(ctx.engine.add_signer(task_id, actor, signer, position, reason),
+           f"{signer} signs task {task_id} {position} its holder")
+
+
+@cli.command()
+@click.argument("task_id", type=int)
+@click.option("--reason", required=True)
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def withdraw(ctx: Context, task_id, reason, actor):
+    """撤回: take back your completed step while the next one is untouched."""
+    result = ctx.engine.withdraw(task_id, actor, reason)
+    ctx.emit(result, _describe_result(result))
+
+
+@cli.command("copy")
+@click.argument("instance_id", type=int)
+@click.argument("recipients", nargs=-1, required=True)
+@click.option("--note", default="")
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def copy_(ctx: Context, instance_id, recipients, note, actor):
+    """抄送: send a read-only copy of an instance."""
+    copies = ctx.engine.copy_to(instance_id, actor, list(recipients), note)
+    ctx.emit(copies, "\n".join(f"copy {c['id']} to {c['recipient']}" for c in copies))
+
+
+@cli.command("read-copy")
+@click.argument("copy_id", type=int)
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def read_copy(ctx: Context, copy_id, actor):
+    """Open a copy sent to you (records the read receipt)."""
+    result = ctx.engine.read_copy(copy_id, actor)
+    ctx.emit(result, f"copy {copy_id} of instance {result['instance']} read at {result['read_at']}")
+
+
+@cli.command()
+@click.argument("instance_id", type=int)
+@click.option("--note", default="")
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def urge(ctx: Context, instance_id, note, actor):
+    """催办: notify whoever the instance is waiting for."""
+    notified = ctx.engine.urge(instance_id, actor, note)
+    ctx.emit({"notified": notified}, f"notified {', '.join(notified) or 'nobody'}")
+
+
+@cli.command()
+@click.argument("instance_id", type=int)
+@click.argument("text")
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def comment(ctx: Context, instance_id, text, actor):
+    """Add a comment to an instance."""
+    ctx.emit(ctx.engine.comment(instance_id, actor, text), f"comment added to instance {instance_id}")
+
+
+@cli.command()
+@click.option("--as", "user", required=True)
+@click.option("--tab", type=click.Choice(["todo", "claimable", "done", "copied"]), default="todo", show_default=True)
+@click.option("--q", help="Search titles.")
+@click.option("--process")
+@click.option("--status", help="overdue or due_soon; for copies unread or read")
+@click.option("--page", default=1, show_default=True, type=int)
+@pass_ctx
+def inbox(ctx: Context, user, tab, q, process, status, page):
+    """A person's inbox: 待办, 可认领, 已办 or 抄送我的."""
+    result = ctx.engine.inbox(user, tab, q=q, process=process, status=status, page=page)
+    lines = [f"{r['id']}\t{r['process_title']}\t{r['instance_title']}\t{r.get('title', r.get('note', ''))}"
+             f"\t{r.get('due_at') or r.get('sent_at') or ''}" for r in result["rows"]]
+    ctx.emit(result, "\n".join(lines + [f"{result['total']} in all, page {result['page']}"]))
+
+
+@cli.command()
+@click.option("--as", "user", required=True)
+@click.option("--unread", is_flag=True)
+@click.option("--mark-read", is_flag=True, help="Mark them all read.")
+@pass_ctx
+def notifications(ctx: Context, user, unread, mark_read):
+    """In-app notifications (new task, urged, returned, overdue, copied)."""
+    rows = ctx.engine.notifications(user, unread_only=unread)
+    if mark_read:
+        ctx.engine.mark_read(user)
+    ctx.emit(rows, "\n".join(f"{n['created_at']}\t{n['kind']}\t{n['message']}" for n in rows) or "none")
+
+
+@cli.group()
+def token():
+    """API tokens for scripts calling /api/."""
+
+
+@token.command("issue")
+@click.argument("label")
+@click.option("--as", "user", required=True)
+@pass_ctx
+def token_issue(ctx: Context, label, user):
+    issued = ctx.engine.issue_token(user, label)
+    ctx.emit({"token": issued, "label": label}, issued)
+
+
+@token.command("revoke")
+@click.argument("label")
+@click.option("--as", "user", required=True)
+@pass_ctx
+def token_revoke(ctx: Context, label, user):
+    ctx.emit({"revoked": ctx.engine.revoke_token(user, label)}, f"token {label} revoked")
 
 
 @cli.group()
@@ -413,8 +590,12 @@ def demo(ctx: Context):
 @click.option("--port", default=5000, show_default=True, type=int)
 @pass_ctx
 def serve(ctx: Context, host, port):
-    """Run the web UI (comes with the web UI issue)."""
-    raise GovflowError("the web UI is not built yet: use the CLI commands (govflow --help)")
+    """Run the web UI on the Flask development server (production: gunicorn 'webui.app:create_app()')."""
+    from webui.app import create_app
+    app = create_app(ctx.engine)
+    click.echo(f"GovFlow web UI: http://{host}:{port}/login  (demo logins, password 'demo': wang_mayor, li_exec, "
+               "zhao_vice, liu_civil, ma_civil_staff, zheng_clerk, xie_emergency_staff, feng_duty, shen_auditor)")
+    app.run(host=host, port=port, debug=False, use_reloader=False)
 
 
 def _department_line(figures: dict) -> str:
