@@ -117,3 +117,49 @@ def govflow(database_url, monkeypatch, capsys):
         return code, json.loads(out), err
 
     return run
+
+
+# --- web UI ---------------------------------------------------------------------------------------------
+
+class WebClient:
+    """A Flask test client signed in as one person, that sends the CSRF token with every form."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+
+    def csrf_token(self) -> str:
+        import re
+        page = self.client.get("/login", follow_redirects=True).get_data(as_text=True)
+        return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+    def login(self, username: str, password: str = "demo"):
+        return self.client.post("/login", data={"username": username, "password": password,
+                                                "csrf_token": self.csrf_token()})
+
+    def get(self, url: str, **kwargs):
+        return self.client.get(url, **kwargs)
+
+    def post(self, url: str, data=None, csrf: bool = True, **kwargs):
+        data = dict(data or {})
+        if csrf:
+            data["csrf_token"] = self.csrf_token()
+        return self.client.post(url, data=data, **kwargs)
+
+
+@pytest.fixture
+def web_app(engine, tmp_path):
+    """The web UI on the test engine (demo directory, every model deployed, clock fixed)."""
+    from webui.app import create_app
+    return create_app(engine, {"SECRET_KEY": "test-secret", "TESTING": True, "GOVFLOW_VAR": str(tmp_path / "var")})
+
+
+@pytest.fixture
+def web(web_app):
+    """``web("zhao_vice")``: a test client signed in as that person (password ``demo``)."""
+    def signed_in(username: str | None = None) -> WebClient:
+        client = WebClient(web_app)
+        if username is not None:
+            assert client.login(username).status_code == 302
+        return client
+
+    return signed_in

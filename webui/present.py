@@ -17,7 +17,8 @@ ACTIONS = {
     "copy_to": "抄送了", "read_copy": "阅读了抄送", "urge": "催办了", "withdraw": "撤回了", "comment": "发表了意见",
     "attach": "上传了附件", "timer_fired": "时限到达", "failed": "流程运行出错", "absence_handover": "因请假转由代理人办理",
     "view_classified": "查阅了涉密文件", "deploy": "部署了流程", "overdue": "已超期", "duty_handover": "交班移交了",
-    "delegate_back": "委派办理完毕，交回", "sign": "加签办理了",
+    "delegate_back": "委派办理完毕，交回", "sign": "加签办理了", "pass_on": "办理后转交", "late_flagged": "标记为超期",
+    "delegated": "受委派办理", "signed_before": "前加签办理", "signed": "后加签办理",
 }
 PROCESS_STATES = {"running": "办理中", "completed": "已办结", "failed": "出错", "cancelled": "已取消"}
 TASK_STATES = {"open": "待办", "completed": "已办", "cancelled": "已取消", "returned": "已退回", "withdrawn": "已撤回",
@@ -66,15 +67,16 @@ def due(row: dict) -> dict | None:
     seconds = (due_at - current).total_seconds()
     result = {"at": localtime(due_at), "iso": due_at.astimezone(LOCAL_ZONE).isoformat(), "overdue": seconds < 0,
               "soon": 0 <= seconds < 24 * 3600, "note": row.get("due_note")}
+    left = row.get("due_left") or {}
     if seconds < 0:
         result["text"] = _("已超期 {span}", span=_span(int(-seconds // 60)))
-    elif seconds < 24 * 3600:
+    elif seconds < 24 * 3600 or "minutes" in left:
         result["text"] = _("剩 {span}", span=_span(int(seconds // 60)))
     else:
-        left = (row.get("due_left") or {}).get("working_days")
-        if left is None:
-            left = WorkingCalendar().working_days_between(current, due_at).value
-        result["text"] = _("剩 {n} 个工作日", n=left)
+        days = left.get("working_days")
+        if days is None:  # a row without the engine's count: the calendar without admin overrides
+            days = WorkingCalendar().working_days_between(current, due_at).value
+        result["text"] = _("剩 {n} 个工作日", n=days)
     return result
 
 
@@ -103,7 +105,8 @@ def event_text(event: dict) -> str:
     title = data.get("title") or data.get("task_title")
     if title and event["action"] not in ("start", "deploy"):
         parts.append(f"「{title}」")
-    targets = data.get("to_user") or data.get("to") or data.get("signer") or data.get("recipients")
+    targets = (data.get("to_user") or data.get("to") or data.get("signer") or data.get("recipients")
+               or data.get("notified"))
     if isinstance(targets, str):
         targets = [targets]
     if targets and isinstance(targets, list):

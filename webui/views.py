@@ -232,18 +232,25 @@ def _act(call, done: str, back: str, then: str | None = None):
     return redirect(then or back, code=303)
 
 
+def _check_may_see_task(task_id: int) -> None:
+    """Someone who may not even see the task gets the 403 page, whatever the state of the task."""
+    engine().task_view(task_id, me())
+
+
 def _reason() -> str:
     return request.form.get("reason", "").strip()
 
 
 @bp.post("/tasks/<int:task_id>/claim")
 def claim(task_id: int):
+    _check_may_see_task(task_id)
     here = url_for("web.task", task_id=task_id)
     return _act(lambda: engine().claim(task_id, me()), _("已认领，任务已进入您的待办"), here)
 
 
 @bp.post("/tasks/<int:task_id>/release")
 def release(task_id: int):
+    _check_may_see_task(task_id)
     here = url_for("web.task", task_id=task_id)
     return _act(lambda: engine().release(task_id, me()), _("已释放，任务回到可认领列表"), here,
                 url_for("web.inbox"))
@@ -251,6 +258,7 @@ def release(task_id: int):
 
 @bp.post("/tasks/<int:task_id>/return")
 def return_task(task_id: int):
+    _check_may_see_task(task_id)
     here = url_for("web.task", task_id=task_id)
     to_task = request.form.get("to_task", type=int)
     if not to_task:
@@ -262,17 +270,20 @@ def return_task(task_id: int):
 
 @bp.post("/tasks/<int:task_id>/transfer")
 def transfer(task_id: int):
+    _check_may_see_task(task_id)
     return _to_person(task_id, lambda who: engine().transfer(task_id, me(), who, _reason()), _("已转办给 {name}"))
 
 
 @bp.post("/tasks/<int:task_id>/delegate")
 def delegate(task_id: int):
+    _check_may_see_task(task_id)
     return _to_person(task_id, lambda who: engine().delegate(task_id, me(), who, _reason()),
                       _("已委派给 {name}，对方办理后任务将回到您这里"))
 
 
 @bp.post("/tasks/<int:task_id>/add-signer")
 def add_signer(task_id: int):
+    _check_may_see_task(task_id)
     position = request.form.get("position", "")
     if position not in ("before", "after"):
         flash(_("请选择前加签或后加签"), "error")
@@ -295,6 +306,7 @@ def _to_person(task_id: int, call, done: str, then: str | None = "inbox"):
 
 @bp.post("/tasks/<int:task_id>/withdraw")
 def withdraw(task_id: int):
+    _check_may_see_task(task_id)
     here = url_for("web.task", task_id=task_id)
     return _act(lambda: engine().withdraw(task_id, me(), _reason()), _("已撤回，该步骤回到您的待办"), here,
                 url_for("web.inbox", tab="todo"))
