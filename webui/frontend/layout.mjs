@@ -149,7 +149,7 @@ function assignColumns(model, back) {
 
 // --- rows inside each lane ---------------------------------------------------------------------
 
-function assignRows(model, back, column, preds) {
+function assignRows(model, back, column, preds, laneRows = null) {
   const flowIndex = new Map(model.flows.map((f, i) => [f, i]));
   const row = new Map();
   const byColumn = new Map();
@@ -168,6 +168,9 @@ function assignRows(model, back, column, preds) {
     const target = flow.targetRef;
     if (!primaryIn.has(target)) primaryIn.set(target, flow);
   }
+  const rowsOf = (lane) => (laneRows ? laneRows[lane] : 1);
+  // where a placed node is, top to bottom: its lane, then its row inside the lane
+  const height = (node) => model.laneOf.get(node) + row.get(node) / (rowsOf(model.laneOf.get(node)) + 1);
 
   for (const c of columns) {
     const inLane = new Map();
@@ -177,29 +180,61 @@ function assignRows(model, back, column, preds) {
       inLane.get(lane).push(node);
     }
     for (const [lane, nodes] of inLane) {
-      const wish = (node) => {
-        const samelane = (preds.get(node) || []).filter((p) => model.laneOf.get(p) === lane && row.has(p));
-        if (!samelane.length) return 0;
+      const info = new Map(nodes.map((node) => {
+        const placed = (preds.get(node) || []).filter((p) => row.has(p));
+        const samelane = placed.filter((p) => model.laneOf.get(p) === lane);
+        const mean = placed.length ? placed.reduce((sum, p) => sum + height(p), 0) / placed.length : lane;
+        let wish = 0;
+        let side = 'top';
+        if (samelane.length) {
+          const first = primaryIn.get(node);
+          const source = first && layoutSource(first);
+          wish = source && samelane.includes(source) ? row.get(source) : Math.min(...samelane.map((p) => row.get(p)));
+          side = 'same';
+        } else if (mean >= lane + 1) {
+          side = 'bottom';  // comes from a lane below: keep it near the bottom of this lane
+        }
         const first = primaryIn.get(node);
-        const source = first && layoutSource(first);
-        if (source && samelane.includes(source)) return row.get(source);
-        return Math.min(...samelane.map((p) => row.get(p)));
-      };
-      const order = (node) => {
-        const first = primaryIn.get(node);
-        return first ? flowIndex.get(first) : -1;
-      };
-      const sorted = [...nodes].sort((a, b) => wish(a) - wish(b) || order(a) - order(b)
-        || docIndex.get(a) - docIndex.get(b));
+        const order = first ? flowIndex.get(first) : -1;
+        const key = side === 'same' ? lane + wish / (rowsOf(lane) + 1) : mean;
+        return [node, { wish, side, order, key }];
+      }));
+      const sorted = [...nodes].sort((a, b) => info.get(a).key - info.get(b).key
+        || info.get(a).order - info.get(b).order || docIndex.get(a) - docIndex.get(b));
+      const fromBelow = sorted.filter((n) => info.get(n).side === 'bottom');
+      fromBelow.forEach((n, j) => {
+        info.get(n).wish = Math.max(0, rowsOf(lane) - fromBelow.length + j);
+      });
       let next = 0;
       for (const node of sorted) {
-        const r = Math.max(wish(node), next);
+        const r = Math.max(info.get(node).wish, next);
         row.set(node, r);
         next = r + 1;
       }
     }
   }
   return row;
+}
+
+// drop the rows of a lane that no node uses
+function compactRows(model, row) {
+  const used = new Map();
+  for (const node of model.main) {
+    const lane = model.laneOf.get(node);
+    if (!used.has(lane)) used.set(lane, new Set());
+    used.get(lane).add(row.get(node));
+  }
+  const dense = new Map([...used].map(([lane, rows]) => [lane, [...rows].sort((a, b) => a - b)]));
+  return new Map(model.main.map((node) => [node, dense.get(model.laneOf.get(node)).indexOf(row.get(node))]));
+}
+
+function rowsPerLane(model, row) {
+  const rows = model.lanes.map(() => 1);
+  for (const node of model.main) {
+    const lane = model.laneOf.get(node);
+    rows[lane] = Math.max(rows[lane] || 1, row.get(node) + 1);
+  }
+  return rows;
 }
 
 // --- coordinates -------------------------------------------------------------------------------
@@ -584,7 +619,8 @@ export async function layoutXml(xml) {
   const model = readModel(definitions);
   const back = findBackEdges(model);
   const { column, preds } = assignColumns(model, back);
-  const row = assignRows(model, back, column, preds);
+  const firstRows = assignRows(model, back, column, preds);
+  const row = compactRows(model, assignRows(model, back, column, preds, rowsPerLane(model, firstRows)));
   const geo = geometry(model, column, row);
   const router = new Router(model, geo, column, row);
   const edges = new Map();
