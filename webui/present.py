@@ -8,7 +8,7 @@ from flask import g
 from engine.calendar import WorkingCalendar
 from engine.clock import LOCAL_ZONE, parse_instant
 
-from .i18n import gettext as _
+from .i18n import gettext as _, language
 
 # Audit actions as people say them (the engine's action names are English keys).
 ACTIONS = {
@@ -104,7 +104,7 @@ def event_text(event: dict) -> str:
     parts = [_(ACTIONS.get(event["action"], event["action"]))]
     title = data.get("title") or data.get("task_title")
     if title and event["action"] not in ("start", "deploy"):
-        parts.append(f"「{title}」")
+        parts[0] += f" “{title}”" if language() == "en" else f"「{title}」"
     targets = (data.get("to_user") or data.get("to") or data.get("signer") or data.get("recipients")
                or data.get("notified"))
     if isinstance(targets, str):
