@@ -114,6 +114,7 @@ def test_every_chinese_text_of_the_pages_has_its_english():
         texts |= {m.group(2) for m in re.finditer(r"""_\(\s*(["'])(.+?)\1""", Path(path).read_text(encoding="utf-8"))}
     for pairs in (views.TABS, views.SORTS, *views.STATUSES.values()):
         texts |= {label for _, label in pairs}
-    for mapping in (present.ACTIONS, present.PROCESS_STATES, present.TASK_STATES, present.NOTIFICATION_KINDS):
+    for mapping in (present.ACTIONS, present.PROCESS_STATES, present.TASK_STATES, present.NOTIFICATION_KINDS,
+                    views.BUILT_IN_TITLES):
         texts |= set(mapping.values())
     assert sorted(texts - set(EN)) == []

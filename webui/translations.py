@@ -54,7 +54,7 @@ EN: dict[str, str] = {
     "北京时间": "Beijing time", "— 请选择 —": "— choose —", "是": "Yes", "否": "No", "确认": "Confirmed",
     "每行一项": "One item per line", "添加一项": "Add an item", "空白的项不会提交": "Blank items are not submitted",
     # instance parts
-    "已填报的内容": "Data so far", "暂无内容。": "Nothing yet.", "时限倒计时": "Time limits",
+    "已填报的内容": "Data so far", "其他数据": "Other data", "承办部门": "Department", "暂无内容。": "Nothing yet.", "时限倒计时": "Time limits",
     "没有正在计时的时限。": "No time limit is running.", "办理步骤": "Steps", "步骤": "Step", "状态": "Status",
     "收到": "Received", "办结": "Done", "附件": "Files", "文件": "File", "版本": "Version", "上传人": "Uploaded by",
     "时间": "Time", "说明": "Note", "暂无附件。": "No files.", "选择文件": "Choose a file", "说明（可选）": "Note (optional)",

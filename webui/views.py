@@ -21,7 +21,7 @@ STATUSES = {"todo": [("overdue", "已超期"), ("due_soon", "即将到期")],
             "done": [], "copied": [("unread", "未读"), ("read", "已读")]}
 SORTS = [("due", "按到期时间（先到期在前）"), ("-due", "按到期时间（后到期在前）"), ("-received", "按收到时间（最新在前）"),
          ("received", "按收到时间（最早在前）")]
-HIDDEN_DATA = {"instance_id", "initiator_roles", "initiator_portfolio"}
+HIDDEN_DATA = {"instance_id", "initiator", "initiator_roles", "initiator_portfolio"}
 EMERGENCY = "emergency_report"
 
 
@@ -201,7 +201,7 @@ def _render_task(view: dict, submitted=None, err: InvalidInput | None = None, st
         general.append(err.message)
     instance = view["instance"]
     return render_template("task.html", view=view, task=task, instance=instance, fields=fields,
-                           general_errors=general, labels=_labels(instance, task.get("schema")),
+                           general_errors=general, labels=_labels(instance, task.get("schema"), view.get("field_titles")),
                            users=_users(), emergency=instance.get("process") == EMERGENCY), status
 
 
@@ -318,7 +318,7 @@ def withdraw(task_id: int):
 def instance(instance_id: int):
     view = engine().instance_view(instance_id, me())
     shown = view["instance"]
-    return render_template("instance.html", view=view, instance=shown, labels=_labels(shown, None),
+    return render_template("instance.html", view=view, instance=shown, labels=_labels(shown, None, view.get("field_titles")),
                            users=_users(), emergency=shown.get("process") == EMERGENCY)
 
 
@@ -411,9 +411,19 @@ def _users() -> list[dict]:
     return sorted(people, key=lambda u: (u["department_name"], u["username"]))
 
 
-def _labels(instance: dict, schema: dict | None) -> list[tuple[str, str, object]]:
-    """The instance's data so far as (label, key, value), labelled with the titles of its forms' fields."""
-    titles = {}
+def _department_names() -> dict[str, str]:
+    return {u["department"]: u["department_name"] for u in engine().users()
+            if u.get("department") and u.get("department_name")}
+
+
+BUILT_IN_TITLES = {"initiator_name": "发起人", "department": "承办部门", "started_at": "发起时间"}
+
+
+def _labels(instance: dict, schema: dict | None, field_titles: dict | None = None) -> dict:
+    """The instance's data so far: {"fields": [(title, key, value)]} for what a form of the procedure names,
+    {"other": [...]} for the rest (the engine's own bookkeeping), each left out when empty."""
+    titles = {key: _(title) for key, title in BUILT_IN_TITLES.items()}
+    titles.update(field_titles or {})
     try:
         start_schema = engine().start_form(instance["process"]).get("schema") or {}
     except (GovflowError, KeyError):
@@ -421,6 +431,14 @@ def _labels(instance: dict, schema: dict | None) -> list[tuple[str, str, object]
     for source in (start_schema, schema or {}):
         for key, prop in (source.get("properties") or {}).items():
             titles[key] = prop.get("title") or key
-    data = instance.get("data") or {}
-    return [(titles.get(key, key), key, value) for key, value in data.items()
-            if key not in HIDDEN_DATA and value not in (None, "", [], {})]
+    shown = {"fields": [], "other": []}
+    for key, value in (instance.get("data") or {}).items():
+        if key in HIDDEN_DATA or value in (None, "", [], {}):
+            continue
+        if key == "department" and isinstance(value, str):
+            value = _department_names().get(value, value)
+        if key in titles:
+            shown["fields"].append((titles[key], key, value))
+        else:
+            shown["other"].append((key, key, value))
+    return shown
