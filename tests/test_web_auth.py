@@ -118,3 +118,20 @@ def test_every_chinese_text_of_the_pages_has_its_english():
                     views.BUILT_IN_TITLES):
         texts |= set(mapping.values())
     assert sorted(texts - set(EN)) == []
+
+
+def test_govflow_serve_runs_the_app_and_prints_its_url_and_the_demo_logins(engine, database_url, monkeypatch, capsys):
+    from flask import Flask
+
+    from webui.cli import main
+
+    calls = []
+    monkeypatch.setattr(Flask, "run", lambda app, **options: calls.append((app, options)))
+    monkeypatch.setenv("GOVFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("GOVFLOW_SECRET_KEY", "serve-test")
+    assert main(["serve", "--port", "5055"]) == 0
+    [(app, options)] = calls
+    assert options["port"] == 5055 and options["host"] == "127.0.0.1"
+    assert "/api/openapi.json" in {rule.rule for rule in app.url_map.iter_rules()}
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:5055/login" in out and "wang_mayor" in out and "demo" in out
