@@ -1,22 +1,97 @@
-"""The append-only event log: one event per command."""
+"""The append-only event log: one event per command, in two hash chains.
+
+Each event's ``hash`` is SHA-256 over the previous event's hash and the event's canonical content (the
+global chain, in id order), and its ``instance_hash`` the same over the previous event of the same instance
+(that instance's chain). Editing, deleting or re-ordering a stored event breaks a chain at that event, which
+``verify`` names. Appends are serialised — PostgreSQL by a transaction-scoped advisory lock, SQLite by its
+single writer (write transactions begin IMMEDIATE) — so the chain's order is the commit order. The
+database refuses UPDATE and DELETE on the table (triggers from migration 0006).
+"""
 from __future__ import annotations
 
-import copy
-from datetime import datetime
+import hashlib
+import json
+from datetime import date, datetime, timezone
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, select, text
 
 from .models import AuditEvent
 
-
 _INSERT = insert(AuditEvent)
+_LAST_HASH = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+_LAST_INSTANCE_HASH = (select(AuditEvent.instance_hash).where(AuditEvent.instance_id == bindparam("instance"))
+                       .order_by(AuditEvent.id.desc()).limit(1))
+_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(4719001)")
+_EVENTS = select(AuditEvent.__table__).order_by(AuditEvent.id)
 
 
 def record(executor, *, action: str, actor: str, at: datetime, instance_id: int | None = None,
            task_id: int | None = None, on_behalf_of: str | None = None, data: dict | None = None) -> None:
     """Append one event through ``executor`` (a Connection or Session in the command's transaction).
-    ``data`` is copied now: SpiffWorkflow shares nested values between tasks, and an event must keep what
-    was true when it happened."""
-    executor.execute(_INSERT, {
-        "action": action, "actor": actor, "at": at, "instance_id": instance_id, "task_id": task_id,
-        "on_behalf_of": on_behalf_of, "data": copy.deepcopy(data or {})})
+    ``data`` is copied now as plain JSON: SpiffWorkflow shares nested values between tasks, and an event must
+    keep what was true when it happened, exactly as it is stored (so its hash can be checked later)."""
+    dialect = getattr(executor, "dialect", None) or executor.get_bind().dialect
+    if dialect.name == "postgresql":
+        executor.execute(_APPEND_LOCK)
+    event = {"action": action, "actor": actor, "at": at, "instance_id": instance_id, "task_id": task_id,
+             "on_behalf_of": on_behalf_of, "data": plain(data or {})}
+    previous = executor.execute(_LAST_HASH).scalar() or ""
+    event["hash"] = chain_hash(previous, event)
+    if instance_id is not None:
+        previous_here = executor.execute(_LAST_INSTANCE_HASH, {"instance": instance_id}).scalar() or ""
+        event["instance_hash"] = chain_hash(previous_here, event)
+    else:
+        event["instance_hash"] = None
+    executor.execute(_INSERT, event)
+
+
+def canonical(event) -> str:
+    """An event's content as hashed: its fields, the instant in UTC, keys sorted, no spaces."""
+    at = event["at"].astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps({"action": event["action"], "actor": event["actor"], "at": at,
+                       "instance": event["instance_id"], "task": event["task_id"],
+                       "on_behalf_of": event["on_behalf_of"], "data": event["data"]},
+                      sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def chain_hash(previous: str, event) -> str:
+    return hashlib.sha256(f"{previous}\n{canonical(event)}".encode("utf-8")).hexdigest()
+
+
+def verify(conn) -> dict:
+    """Check every chain against the stored events: the global chain and each instance's. Gives the number
+    of events checked and the first broken event (None when every chain holds)."""
+    previous, previous_by_instance, checked = "", {}, 0
+    for event in conn.execute(_EVENTS).mappings():
+        checked += 1
+        if event["hash"] != chain_hash(previous, event):
+            return _broken(event, checked, "global", previous)
+        previous = event["hash"]
+        instance = event["instance_id"]
+        if instance is not None:
+            here = previous_by_instance.get(instance, "")
+            if event["instance_hash"] != chain_hash(here, event):
+                return _broken(event, checked, f"instance {instance}", here)
+            previous_by_instance[instance] = event["instance_hash"]
+    return {"events": checked, "instances": len(previous_by_instance), "broken": None}
+
+
+def _broken(event, checked: int, chain: str, previous: str) -> dict:
+    return {"events": checked, "broken": {
+        "event": event["id"], "chain": chain, "action": event["action"], "at": event["at"].isoformat(),
+        "message": (f"事件 {event['id']} 与审计链不符：它被修改过，或它之前的事件被删除、调换 / event {event['id']} "
+                    f"({event['action']}) does not follow from the {chain} chain: it was altered, or an event "
+                    f"before it was removed or moved")}}
+
+
+def plain(value):
+    """``value`` as plain JSON data, as people read it: instants and dates as ISO-8601 text, sets as lists."""
+    return json.loads(json.dumps(value, default=_plain_value, ensure_ascii=False))
+
+
+def _plain_value(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return None

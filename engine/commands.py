@@ -10,11 +10,10 @@ the reason and the data that was submitted, and reports it.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from uuid import UUID
 
@@ -30,7 +29,7 @@ from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_d
 from .calendar import WorkingCalendar
 from .calendar_admin import working_calendar
 from .clock import Clock
-from .db import connect, database_url, migrate
+from .db import connect, database_url, migrate, write_transaction
 from .errors import Conflict, Forbidden, GovflowError, InstanceFailed, InvalidInput
 from .models import Timer
 from .scripting import RestrictedScriptEngine, UnsafeExpression
@@ -84,7 +83,7 @@ class Engine:
     @contextmanager
     def unit_of_work(self):
         with self.db.connect() as conn:
-            transaction = conn.begin()
+            transaction = write_transaction(conn)
             uow = UnitOfWork(conn, self.clock.now())
             try:
                 yield uow
@@ -550,6 +549,11 @@ class Engine:
         with self.db.connect() as conn:
             return self._shown(conn, instance_id)
 
+    def verify_audit(self) -> dict:
+        """Check the audit trail's hash chains; names the first broken event."""
+        with self.db.connect() as conn:
+            return audit.verify(conn)
+
     # --- files --------------------------------------------------------------------------------------
 
     def attach(self, instance_id: int, actor: str, name: str, content: bytes, note: str = "") -> dict:
@@ -704,13 +708,4 @@ def _current_data(workflow, open_tasks: list) -> dict:
             merged.update(task.data)
         if workflow.last_task is not None:
             merged.update(workflow.last_task.data)
-    return json.loads(json.dumps(merged, default=_plain, ensure_ascii=False))
-
-
-def _plain(value):
-    """Task data as people read it: instants and dates as ISO-8601 text, sets as lists."""
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return None
+    return audit.plain(merged)

@@ -33,16 +33,30 @@ def connect(url: str, json_serializer=None) -> SqlEngine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, **options)
 
 
+def write_transaction(conn):
+    """Begin a transaction that will write. SQLite takes the write lock at once (BEGIN IMMEDIATE, waiting its
+    turn), so what the transaction reads before its first write — the audit chain's last hash — cannot be
+    overtaken by another writer; PostgreSQL begins as usual."""
+    return conn.execution_options(govflow_write=True).begin()
+
+
 def _sqlite_pragmas(dbapi_connection, _record):
+    # The driver's own implicit BEGIN is switched off, so that _sqlite_begin decides how each one begins.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(conn):
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("govflow_write") else "BEGIN")
 
 
 def alembic_config(engine: SqlEngine) -> Config:

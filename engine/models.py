@@ -243,7 +243,8 @@ class Timer(Base):
 
 
 class AuditEvent(Base):
-    """Append-only: the application inserts events and never updates or deletes them."""
+    """Append-only: the application inserts events and never updates or deletes them, and the database
+    refuses to (triggers from migration 0006)."""
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), nullable=True, index=True)
@@ -253,6 +254,9 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(index=True)
     action: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict]
+    # The global chain and the instance's chain (engine.audit): SHA-256 over the previous hash and the content.
+    hash: Mapped[str] = mapped_column(String(64))
+    instance_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Copy(Base):

@@ -412,6 +412,21 @@ def token_revoke(ctx: Context, label, user):
     ctx.emit({"revoked": ctx.engine.revoke_token(user, label)}, f"token {label} revoked")
 
 
+
+@cli.group("audit")
+def audit_group():
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+@pass_ctx
+def audit_verify(ctx: Context):
+    """Check every hash chain of the audit trail (global and per instance); exit 1 naming the first broken event."""
+    result = ctx.engine.verify_audit()
+    if result["broken"] is not None:
+        raise GovflowError(result["broken"]["message"], [result])
+    ctx.emit(result, f"audit trail intact: {result['events']} events, {result['instances']} instance chains")
+
 @cli.group()
 def users():
     """The directory: users, roles, departments, portfolios."""
