@@ -177,6 +177,9 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="draw nothing; list missing or stale pictures and exit 1 if there are any")
     args = parser.parse_args(argv)
+    outside = [p for p in args.paths if not Path(p).resolve().is_relative_to(PROCESSES)]
+    if outside:
+        parser.error(f"not a model under {PROCESSES}: {', '.join(outside)}")
     selected = pictures(args.paths)
     if args.check:
         problems = [(p, why) for p in selected if (why := stale(p))]
