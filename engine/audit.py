@@ -21,7 +21,8 @@ _INSERT = insert(AuditEvent)
 _LAST_HASH = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
 _LAST_INSTANCE_HASH = (select(AuditEvent.instance_hash).where(AuditEvent.instance_id == bindparam("instance"))
                        .order_by(AuditEvent.id.desc()).limit(1))
-_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(4719001)")
+# Per schema (one database may hold several GovFlow schemas, e.g. test runs side by side).
+_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(4719001, hashtext(current_schema()))")
 _EVENTS = select(AuditEvent.__table__).order_by(AuditEvent.id)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import String, and_, bindparam, cast, func, or_, select
 
 from .calendar_admin import working_calendar
 from .clock import local_iso
@@ -20,9 +20,10 @@ SORTS = {"due": (TaskIndex.due_at.is_(None), TaskIndex.due_at, TaskIndex.id),
 DUE_SOON = timedelta(days=1)
 MAX_PER_PAGE = 100
 
-_RUNNING = select(Instance.id).where(Instance.state == "running")
 _ACTING_FOR = select(Absence.username).where(Absence.acting_username == bindparam("user"),
                                              Absence.starts_at <= bindparam("now"), Absence.ends_at > bindparam("now"))
+# The CAST gives PostgreSQL the parameter's type, which it cannot deduce from the union alone.
+_ME_AND_ACTING_FOR = select(cast(bindparam("user"), String(64))).union_all(_ACTING_FOR)
 _HOLDS_ROLE = (select(UserRole.id)
                .where(UserRole.username == bindparam("user"), UserRole.role_key == TaskIndex.role,
                       or_(UserRole.department_key.is_(None), UserRole.department_key == TaskIndex.candidate_department))
@@ -37,12 +38,12 @@ _NAMES = select(User.username, User.display_name).where(User.username.in_(bindpa
 
 
 def _where(tab: str):
+    """The tab's conditions, over task_index joined with instances. The person's own name and the people
+    they act for are one IN list, so both databases read the assignee index (an OR of the two would not)."""
     if tab == "todo":
-        return [TaskIndex.state == "open", TaskIndex.instance_id.in_(_RUNNING),
-                or_(TaskIndex.assignee == bindparam("user"), TaskIndex.assignee.in_(_ACTING_FOR))]
+        return [TaskIndex.state == "open", Instance.state == "running", TaskIndex.assignee.in_(_ME_AND_ACTING_FOR)]
     if tab == "claimable":
-        return [TaskIndex.state == "open", TaskIndex.instance_id.in_(_RUNNING), TaskIndex.assignee.is_(None),
-                _HOLDS_ROLE]
+        return [TaskIndex.state == "open", Instance.state == "running", TaskIndex.assignee.is_(None), _HOLDS_ROLE]
     return [TaskIndex.completed_by == bindparam("user")]
 
 
@@ -72,8 +73,10 @@ def page(conn, username: str, tab: str, now: datetime, *, q: str | None = None, 
     joined = select(*_TASK_COLUMNS).join(Instance, Instance.id == TaskIndex.instance_id).where(*conditions)
     order = SORTS[sort] if tab != "done" else (TaskIndex.completed_at.desc(), TaskIndex.id.desc())
     rows = conn.execute(joined.order_by(*order).limit(per_page).offset((page - 1) * per_page), params).all()
-    total = conn.scalar(select(func.count()).select_from(TaskIndex).join(Instance, Instance.id == TaskIndex.instance_id)
-                        .where(*conditions), params)
+    counted = select(func.count()).select_from(TaskIndex)
+    if tab != "done" or q:  # the done tab needs the instances only to search their titles
+        counted = counted.join(Instance, Instance.id == TaskIndex.instance_id)
+    total = conn.scalar(counted.where(*conditions), params)
     titles, names = process_titles(conn), _names(conn, {r.assignee for r in rows} | {r.sent_by for r in rows})
     calendar = functools.cache(lambda: working_calendar(conn))
     return {"rows": [_task_row(r, now, titles, names, calendar) for r in rows], "total": total, "page": page,
@@ -84,7 +87,8 @@ def counts(conn, username: str, now: datetime) -> dict:
     params = {"user": username, "now": now}
 
     def count(tab):
-        return conn.scalar(select(func.count()).select_from(TaskIndex).where(*_where(tab)), params)
+        return conn.scalar(select(func.count()).select_from(TaskIndex)
+                           .join(Instance, Instance.id == TaskIndex.instance_id).where(*_where(tab)), params)
 
     return {"todo": count("todo"), "claimable": count("claimable"),
             "copied_unread": conn.scalar(select(func.count()).select_from(Copy)
