@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import (access, accounts, attachments, audit, handling, inbox, notify, overdue, sharing, views, compliance, deploy as deployment, directory, forms, queries, services, store,
+from . import (access, accounts, attachments, audit, eventlog, handling, inbox, notify, overdue, sharing, views, compliance, deploy as deployment, directory, forms, queries, services, store,
                taskindex)
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
@@ -155,9 +155,9 @@ class Engine:
             row = store.insert_instance(conn, definition, _title(props, initial), actor, uow.now)
             live = LiveInstance(row, TrackedWorkflow.start(definition.compiled, self._script_engine(uow, row.id)))
             live.tracked.workflow.task_tree.data.update({**initial, "instance_id": row.id})
-            audit.record(conn, action="start", actor=actor, at=uow.now, instance_id=row.id,
-                         data={"process": process_key, "version": definition.version, "data": data})
-            failure = self._advance(uow, live, definition, live.tracked.workflow.do_engine_steps, sent_by=actor)
+            event = _event("start", actor, process=process_key, version=definition.version, data=data,
+                           initial={**initial, "instance_id": row.id})
+            failure = self._advance(uow, live, definition, live.tracked.workflow.do_engine_steps, event, sent_by=actor)
             result = _result(live)
         return _raise_if_failed(result, failure)
 
@@ -178,8 +178,6 @@ class Engine:
             spiff_task = taskindex.find_task(live.tracked.workflow, task.spiff_task_id)
             if spiff_task is None or spiff_task.state != TaskState.READY:
                 raise Conflict(f"任务「{task.title}」已不能办理 / the task '{task.title}' is no longer ready")
-            audit.record(conn, action="complete", actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
-                         on_behalf_of=on_behalf_of, data={"task": task.name, "title": task.title, "data": data})
 
             task_props = taskindex.task_properties(spiff_task)
             environment, step_data = live.tracked.workflow.script_engine.environment, {**spiff_task.data, **fields}
@@ -199,7 +197,9 @@ class Engine:
                 spiff_task.run()
                 live.tracked.workflow.do_engine_steps()
 
-            failure = self._advance(uow, live, definition, step, completions={task.id: (actor, made_at)},
+            event = _event("complete", actor, task_id=task.id, on_behalf_of=on_behalf_of, task=task.name,
+                           title=task.title, spiff_task=task.spiff_task_id, data=data)
+            failure = self._advance(uow, live, definition, step, event, completions={task.id: (actor, made_at)},
                                     sent_by=actor)
             result = _result(live)
         return _raise_if_failed(result, failure)
@@ -222,14 +222,12 @@ class Engine:
                 definition = self._definitions.get(uow.conn, row.definition_id)
                 live = store.load(uow.conn, row, definition.compiled, self._script_engine(uow, row.id),
                                   self._instances)
-                audit.record(uow.conn, action="timer_fired", actor=SYSTEM, at=uow.now, instance_id=instance_id,
-                             data={"timers": names})
 
                 def step():
                     live.tracked.workflow.refresh_timers()
                     live.tracked.workflow.do_engine_steps()
 
-                failure = self._advance(uow, live, definition, step)
+                failure = self._advance(uow, live, definition, step, _event("timer_fired", SYSTEM, timers=names))
                 result = _result(live)
             _raise_if_failed(result, failure)
             return {"instance": instance_id, "timers": names, "result": "fired"}
@@ -281,16 +279,15 @@ class Engine:
                                    f"task {task_id} that it can be returned to",
                                    [{"field": "to_task", "message": "请选择之前的步骤 / choose an earlier step"}])
             round_ = target["round"] + 1
-            audit.record(conn, action="return", actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
-                         on_behalf_of=on_behalf_of,
-                         data={"task": task.name, "title": task.title, "to_task": target["id"],
-                               "to_step": target["name"], "to_title": target["title"],
-                               "to_user": target["completed_by"], "reason": reason, "round": round_})
+            event = _event("return", actor, task_id=task.id, on_behalf_of=on_behalf_of, task=task.name,
+                           title=task.title, to_task=target["id"], to_step=target["name"], to_title=target["title"],
+                           to_spiff_task=target["spiff_task_id"], to_user=target["completed_by"], reason=reason,
+                           round=round_)
             reopened = {target["spiff_task_id"]: {
                 "assignee": target["completed_by"], "assigned_by": "returned", "round": round_,
                 "draft": views.submitted(conn, target["id"]), "notice": notify.RETURNED,
                 "message": f"{actor} 将「{row.title}」退回到「{target['title']}」，请重新办理：{reason}"}}
-            failure = self._reset(uow, live, definition, target["spiff_task_id"], actor, reopened, "returned")
+            failure = self._reset(uow, live, definition, target["spiff_task_id"], event, reopened, "returned")
             result = _result(live)
         return _raise_if_failed(result, failure)
 
@@ -311,13 +308,13 @@ class Engine:
             if spiff is None or spiff.state != TaskState.COMPLETED:
                 raise Conflict(f"步骤「{task.title}」已不能撤回 / step '{task.title}' can no longer be withdrawn")
             waiting = [row_["assignee"] for row_ in live.open_tasks.values()]
-            audit.record(conn, action="withdraw", actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
-                         data={"task": task.name, "title": task.title, "reason": reason, "round": task.round + 1})
+            event = _event("withdraw", actor, task_id=task.id, task=task.name, title=task.title,
+                           spiff_task=task.spiff_task_id, reason=reason, round=task.round + 1)
             reopened = {task.spiff_task_id: {
                 "assignee": actor, "assigned_by": "withdrawn", "round": task.round + 1,
                 "draft": views.submitted(conn, task.id), "notice": notify.NEW_TASK,
                 "message": f"您已撤回「{row.title}」的「{task.title}」，可修改后重新提交"}}
-            failure = self._reset(uow, live, definition, task.spiff_task_id, actor, reopened, "withdrawn")
+            failure = self._reset(uow, live, definition, task.spiff_task_id, event, reopened, "withdrawn")
             still_open = {row_["assignee"] for row_ in live.open_tasks.values()}
             notify.send(uow, [name for name in waiting if name not in still_open and name != actor],
                         notify.WITHDRAWN, f"{actor} 撤回了「{row.title}」的「{task.title}」：{reason}",
@@ -325,7 +322,7 @@ class Engine:
             result = _result(live)
         return _raise_if_failed(result, failure)
 
-    def _reset(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, spiff_task_id: str, actor: str,
+    def _reset(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, spiff_task_id: str, event: dict,
                reopened: dict, vanished_as: str) -> str | None:
         def step():
             workflow = live.tracked.workflow
@@ -337,7 +334,8 @@ class Engine:
                     workflow.event_manager.remove_task(task)
             workflow.do_engine_steps()
 
-        return self._advance(uow, live, definition, step, sent_by=actor, reopened=reopened, vanished_as=vanished_as)
+        return self._advance(uow, live, definition, step, event, sent_by=event["actor"], reopened=reopened,
+                             vanished_as=vanished_as)
 
     def copy_to(self, instance_id: int, actor: str, recipients: list[str], note: str = "") -> list[dict]:
         """抄送: a read-only copy for each recipient, who get a notice; opening it records the receipt."""
@@ -483,13 +481,13 @@ class Engine:
 
     # --- the shared step ----------------------------------------------------------------------------
 
-    def _advance(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, step,
+    def _advance(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, step, event: dict,
                  completions: dict[int, tuple[str, datetime]] | None = None, sent_by: str = SYSTEM,
                  reopened: dict[str, dict] | None = None, vanished_as: str = "cancelled") -> str | None:
-        """Run ``step`` on the workflow and write everything it changed. If the engine fails, the instance
-        is saved as failed and the reason is returned, for the caller to raise after the commit.
-        ``sent_by``, ``reopened`` and ``vanished_as`` say how new and closed task rows are recorded
-        (taskindex.open_ready and close_finished)."""
+        """Run ``step`` on the workflow and write everything it changed, with the command's audit ``event``
+        (from _event) and the instance data it changed. If the engine fails, the instance is saved as failed
+        and the reason is returned, for the caller to raise after the commit. ``sent_by``, ``reopened`` and
+        ``vanished_as`` say how new and closed task rows are recorded (taskindex.open_ready and close_finished)."""
         conn = uow.conn
         failure = None
         try:
@@ -499,6 +497,10 @@ class Engine:
         except ENGINE_FAILURES as err:
             failure = _describe_failure(err)
             open_tasks = live.tracked.open_tasks()
+        data = _current_data(live.tracked.workflow, open_tasks)
+        audit.record(conn, action=event["action"], actor=event["actor"], at=uow.now, instance_id=live.row.id,
+                     task_id=event["task_id"], on_behalf_of=event["on_behalf_of"],
+                     data={**event["data"], "changes": _changes(live.data, data)})
         taskindex.close_finished(conn, live, uow.now, completions or {}, vanished_as)
         if failure is None:
             try:
@@ -517,8 +519,7 @@ class Engine:
             state, ended_at = "completed", uow.now
         else:
             state, ended_at = "running", None
-        store.save(conn, live, open_tasks, data=_current_data(workflow, open_tasks), state=state, error=failure,
-                   ended_at=ended_at)
+        store.save(conn, live, open_tasks, data=data, state=state, error=failure, ended_at=ended_at)
         uow.after_commit.append(lambda: self._instances.put(live))
         return failure
 
@@ -548,6 +549,12 @@ class Engine:
                 access.check_may_see(uow.conn, instance_id, viewer, uow.now)
         with self.db.connect() as conn:
             return self._shown(conn, instance_id)
+
+    def event_log(self, process: str | None = None, start: datetime | None = None,
+                  end: datetime | None = None) -> list[dict]:
+        """The process-mining event log of the instances started in [start, end) (engine.eventlog)."""
+        with self.db.connect() as conn:
+            return eventlog.events(conn, process, start or _EPOCH, end or self.clock.now() + timedelta(seconds=1))
 
     def verify_audit(self) -> dict:
         """Check the audit trail's hash chains; names the first broken event."""
@@ -641,6 +648,17 @@ def _record_handovers(uow: UnitOfWork, live: LiveInstance, opened) -> None:
                          task_id=task["id"], on_behalf_of=assignment.handed_over_from,
                          data={"task": task["name"], "from": assignment.handed_over_from, "to": task["assignee"],
                                "rule": assignment.rule})
+
+
+def _event(action: str, actor: str, task_id: int | None = None, on_behalf_of: str | None = None, **data) -> dict:
+    """A command's audit event, recorded by Engine._advance once the data it changed is known."""
+    return {"action": action, "actor": actor, "task_id": task_id, "on_behalf_of": on_behalf_of, "data": data}
+
+
+def _changes(before: dict, after: dict) -> dict:
+    """Each field the step changed: {"before": old value or None, "after": new value or None}."""
+    return {key: {"before": before.get(key), "after": after.get(key)}
+            for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)}
 
 
 def _announce(uow: UnitOfWork, live: LiveInstance, opened, reopened: dict[str, dict]) -> None:
