@@ -179,9 +179,14 @@ def test_an_incoming_request_from_filing_to_the_mayors_signature(site, signed_in
     expect(flash(clerk)).to_contain_text("已提交")
 
     mayor = signed_in(MAYOR)
+    refused = []
+    mayor.on("console", lambda message: refused.append(message.text)
+             if "Content Security Policy" in message.text else None)
     open_row(mayor, title)
     expect(mayor.locator("#task-title")).to_contain_text("区长审批")
     expect(mayor.locator("#instance-data")).to_contain_text("区府收〔2026〕101号")
+    expect(mayor.locator(".bpmn-diagram .govflow-active").first).to_be_attached()  # drawn under the CSP
+    assert refused == []
     mayor.check('input[name="opinion_kind"][value="批示"]')
     mayor.fill("#f-opinion", "同意，请民政局抓好落实")
     mayor.click("#submit")
