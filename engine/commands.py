@@ -9,13 +9,11 @@ the reason and the data that was submitted, and reports it.
 """
 from __future__ import annotations
 
-import copy
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from uuid import UUID
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import (access, accounts, attachments, audit, eventlog, handling, inbox, notify, overdue, sharing, views, compliance, deploy as deployment, directory, forms, queries, services, store,
+from . import (access, accounts, attachments, audit, eventlog, handling, inbox, notify, overdue, sharing, steps, views, compliance, deploy as deployment, directory, forms, queries, services, store,
                taskindex)
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
@@ -154,10 +152,11 @@ class Engine:
                        "started_at": uow.now.isoformat()}
             row = store.insert_instance(conn, definition, _title(props, initial), actor, uow.now)
             live = LiveInstance(row, TrackedWorkflow.start(definition.compiled, self._script_engine(uow, row.id)))
-            live.tracked.workflow.task_tree.data.update({**initial, "instance_id": row.id})
+            initial = {**initial, "instance_id": row.id}
             event = _event("start", actor, process=process_key, version=definition.version, data=data,
-                           initial={**initial, "instance_id": row.id})
-            failure = self._advance(uow, live, definition, live.tracked.workflow.do_engine_steps, event, sent_by=actor)
+                           initial=initial)
+            failure = self._advance(uow, live, definition, lambda: steps.start(live.tracked.workflow, initial), event,
+                                    sent_by=actor)
             result = _result(live)
         return _raise_if_failed(result, failure)
 
@@ -185,20 +184,13 @@ class Engine:
                         step_data)
             made_at = _made_at(environment, task_props.get("doneAt"), step_data, uow.now)
 
+            signers = steps.signers(task.hops)
+
             def step():
-                spiff_task.data.update(copy.deepcopy(fields))
-                # The element's BPMN id, so a multi-instance child records countersign_by, not "[child]".
-                step_id = spiff_task.task_spec.bpmn_id or task.name
-                spiff_task.data[f"{step_id}_by"] = actor
-                spiff_task.data[f"{step_id}_at"] = uow.now.isoformat()
-                if task.hops:
-                    spiff_task.data[f"{step_id}_signers"] = [
-                        {"by": hop["by"], "at": hop["at"], "action": hop["action"]} for hop in task.hops]
-                spiff_task.run()
-                live.tracked.workflow.do_engine_steps()
+                steps.complete(live.tracked.workflow, spiff_task, fields, actor, uow.now.isoformat(), signers)
 
             event = _event("complete", actor, task_id=task.id, on_behalf_of=on_behalf_of, task=task.name,
-                           title=task.title, spiff_task=task.spiff_task_id, data=data)
+                           title=task.title, spiff_task=task.spiff_task_id, data=data, signers=signers)
             failure = self._advance(uow, live, definition, step, event, completions={task.id: (actor, made_at)},
                                     sent_by=actor)
             result = _result(live)
@@ -224,8 +216,7 @@ class Engine:
                                   self._instances)
 
                 def step():
-                    live.tracked.workflow.refresh_timers()
-                    live.tracked.workflow.do_engine_steps()
+                    steps.fire_timers(live.tracked.workflow)
 
                 failure = self._advance(uow, live, definition, step, _event("timer_fired", SYSTEM, timers=names))
                 result = _result(live)
@@ -325,14 +316,7 @@ class Engine:
     def _reset(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, spiff_task_id: str, event: dict,
                reopened: dict, vanished_as: str) -> str | None:
         def step():
-            workflow = live.tracked.workflow
-            workflow.reset_from_task_id(UUID(spiff_task_id))
-            # SpiffWorkflow drops the reset branch's tasks from the tree but leaves their waiting events (e.g. a
-            # boundary timer) with its event manager, which would then update tasks that have no parent.
-            for task_id, task in list(workflow.event_manager.tasks.items()):
-                if task_id not in task.workflow.tasks:
-                    workflow.event_manager.remove_task(task)
-            workflow.do_engine_steps()
+            steps.reset_to(live.tracked.workflow, spiff_task_id)
 
         return self._advance(uow, live, definition, step, event, sent_by=event["actor"], reopened=reopened,
                              vanished_as=vanished_as)
