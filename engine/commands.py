@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import (access, accounts, attachments, audit, eventlog, handling, inbox, notify, overdue, sharing, steps, views, compliance, deploy as deployment, directory, forms, queries, services, store,
-               taskindex)
+from . import (access, accounts, attachments, audit, compliance, deploy as deployment, directory, eventlog, forms,
+               handling, inbox, notify, overdue, queries, replay as replaying, services, sharing, steps, store,
+               taskindex, views)
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
 from .calendar_admin import working_calendar
@@ -49,6 +50,7 @@ class UnitOfWork:
     now: datetime
     after_commit: list = field(default_factory=list)
     rollback_only: bool = False
+    service_calls: list = field(default_factory=list)  # diagram service calls of the current step (services.py)
     _session: Session | None = None
     _calendar: WorkingCalendar | None = None
 
@@ -474,6 +476,7 @@ class Engine:
         ``vanished_as`` say how new and closed task rows are recorded (taskindex.open_ready and close_finished)."""
         conn = uow.conn
         failure = None
+        uow.service_calls.clear()
         try:
             step()
             open_tasks = live.tracked.open_tasks()
@@ -481,10 +484,11 @@ class Engine:
         except ENGINE_FAILURES as err:
             failure = _describe_failure(err)
             open_tasks = live.tracked.open_tasks()
-        data = _current_data(live.tracked.workflow, open_tasks)
+        data = steps.current_data(live.tracked.workflow, open_tasks)
         audit.record(conn, action=event["action"], actor=event["actor"], at=uow.now, instance_id=live.row.id,
                      task_id=event["task_id"], on_behalf_of=event["on_behalf_of"],
-                     data={**event["data"], "changes": _changes(live.data, data)})
+                     data={**event["data"], "changes": _changes(live.data, data),
+                           "open": steps.open_steps(open_tasks), "services": list(uow.service_calls)})
         taskindex.close_finished(conn, live, uow.now, completions or {}, vanished_as)
         if failure is None:
             try:
@@ -539,6 +543,12 @@ class Engine:
         """The process-mining event log of the instances started in [start, end) (engine.eventlog)."""
         with self.db.connect() as conn:
             return eventlog.events(conn, process, start or _EPOCH, end or self.clock.now() + timedelta(seconds=1))
+
+    def replay(self, instance_id: int) -> dict:
+        """Rebuild the instance from its audit trail and compare it with what is stored (engine.replay)."""
+        with self.db.connect() as conn:
+            store.instance_row(conn, instance_id)
+            return replaying.replay(conn, instance_id, self._definitions)
 
     def verify_audit(self) -> dict:
         """Check the audit trail's hash chains; names the first broken event."""
@@ -698,16 +708,3 @@ def _title(props: dict, data: dict) -> str:
     return _FIELD.sub(lambda m: str(data.get(m.group(1), "")), template)[:256]
 
 
-def _current_data(workflow, open_tasks: list) -> dict:
-    """The instance's data so far: the workflow's data when finished; else what its open tasks hold, with the
-    most recently completed task's data on top (it is the newest in its branch, and a branch that has
-    ended holds its data nowhere else)."""
-    if workflow.is_completed():
-        merged = dict(workflow.data)
-    else:
-        merged = {}
-        for task in sorted(open_tasks, key=lambda t: t.last_state_change):
-            merged.update(task.data)
-        if workflow.last_task is not None:
-            merged.update(workflow.last_task.data)
-    return audit.plain(merged)

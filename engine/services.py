@@ -65,8 +65,21 @@ def bound(uow, instance_id: int | None) -> dict:
         number = uow.conn.scalar(_NEXT_NUMBER, {"b_issuer": issuer, "b_year": int(year)})
         return f"{prefix}〔{int(year)}〕{number}号"
 
-    return {"record_absence": record_absence, "count_absences": count_absences, "find_instances": find_instances,
-            "issue_document_number": issue_document_number}
+    services = {"record_absence": record_absence, "count_absences": count_absences,
+                "find_instances": find_instances, "issue_document_number": issue_document_number}
+    return {name: _recorded(uow, name, service) for name, service in services.items()}
+
+
+def _recorded(uow, name: str, service):
+    """The service, with each call and its result kept on the unit of work for the command's audit event, so
+    that replay can give the diagram the same answers."""
+
+    def call(context, *args, **kwargs):
+        result = service(context, *args, **kwargs)
+        uow.service_calls.append({"service": name, "args": list(args), "kwargs": kwargs, "result": result})
+        return result
+
+    return call
 
 
 def calendar_functions(uow) -> dict:

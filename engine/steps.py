@@ -5,6 +5,10 @@ from __future__ import annotations
 import copy
 from uuid import UUID
 
+from SpiffWorkflow.util.task import TaskState
+
+from .audit import plain
+
 
 def start(workflow, initial: dict) -> None:
     workflow.task_tree.data.update(copy.deepcopy(initial))
@@ -44,3 +48,34 @@ def reset_to(workflow, spiff_task_id: str) -> None:
 def signers(hops: list[dict]) -> list[dict]:
     """Who acted on a task before its last holder, as the instance data keeps it."""
     return [{"by": hop["by"], "at": hop["at"], "action": hop["action"]} for hop in hops]
+
+
+def open_steps(open_tasks) -> list[dict]:
+    """The open tasks after a step, as its audit event keeps them: what replay compares, and what an auditor's
+    step-through shows as active."""
+    ordered = sorted(open_tasks, key=lambda task: (task.task_spec.name, _place(task), str(task.id)))
+    return [{"spiff_task": str(task.id), "name": task.task_spec.name,
+             "bpmn_id": getattr(task.task_spec, "bpmn_id", None), "state": TaskState.get_name(task.state)}
+            for task in ordered]
+
+
+def _place(task) -> int:
+    """Where a task stands among its siblings (e.g. one multi-instance child among the others): the same in
+    a restored workflow and a replayed one, where task ids differ."""
+    parent = task.parent
+    return parent._children.index(task.id) if parent is not None else 0
+
+
+def current_data(workflow, open_tasks: list) -> dict:
+    """The instance's data so far: the workflow's data when finished; else what its open tasks hold, with the
+    most recently completed task's data on top (it is the newest in its branch, and a branch that has
+    ended holds its data nowhere else)."""
+    if workflow.is_completed():
+        merged = dict(workflow.data)
+    else:
+        merged = {}
+        for task in sorted(open_tasks, key=lambda t: t.last_state_change):
+            merged.update(task.data)
+        if workflow.last_task is not None:
+            merged.update(workflow.last_task.data)
+    return plain(merged)

@@ -44,6 +44,7 @@ class LiveInstance:
     tracked: TrackedWorkflow
     open_tasks: dict[str, dict] = field(default_factory=dict)  # spiff task id -> task index row (as a dict)
     timers: frozenset = frozenset()
+    data: dict = field(default_factory=dict)  # the instance's data as last saved
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ _INSTANCE_ROW = select(*_INSTANCE_COLUMNS).where(Instance.id == bindparam("id"))
 _TASK_WITH_INSTANCE = (select(_TASKS, *[column.label(f"instance_{column.key}") for column in _INSTANCE_COLUMNS])
                        .join(Instance, Instance.id == _TASKS.c.instance_id).where(_TASKS.c.id == bindparam("id")))
 _INSERT_INSTANCE = insert(Instance).returning(Instance.id)
-_HEADER = select(Instance.workflow).where(Instance.id == bindparam("id"))
+_HEADER = select(Instance.workflow, Instance.data).where(Instance.id == bindparam("id"))
 _TASK_ROWS = (select(InstanceTask.task_id, InstanceTask.workflow_id, InstanceTask.body)
               .where(InstanceTask.instance_id == bindparam("id")))
 _OPEN_TASKS = select(_TASKS).where(_TASKS.c.instance_id == bindparam("id"), _TASKS.c.state == "open")
@@ -174,13 +175,13 @@ def load(conn: Connection, row: InstanceRow, compiled: CompiledSpec, script_engi
 
 
 def _read(conn: Connection, row: InstanceRow, compiled: CompiledSpec, script_engine) -> LiveInstance:
-    header = conn.scalar(_HEADER, {"id": row.id})
+    header, data = conn.execute(_HEADER, {"id": row.id}).one()
     rows = conn.execute(_TASK_ROWS, {"id": row.id}).all()
     state = StoredState(header, {task_id: (workflow_id, body) for task_id, workflow_id, body in rows})
     tracked = TrackedWorkflow.restore(compiled, state, script_engine)
     open_tasks = {task.spiff_task_id: task_dict(task._mapping)
                   for task in conn.execute(_OPEN_TASKS, {"id": row.id}).all()}
-    return LiveInstance(row, tracked, open_tasks, frozenset(pending_timers(tracked.open_tasks())))
+    return LiveInstance(row, tracked, open_tasks, frozenset(pending_timers(tracked.open_tasks())), data)
 
 
 def save(conn: Connection, live: LiveInstance, open_tasks: list, *, data: dict, state: str, error: str | None,
@@ -207,6 +208,7 @@ def save(conn: Connection, live: LiveInstance, open_tasks: list, *, data: dict, 
     # Only a running instance has pending timers: a worker pass reads the timers table alone.
     _save_timers(conn, live, frozenset(pending_timers(open_tasks)) if state == "running" else frozenset())
     live.row.lock_version, live.row.state, live.row.error = version + 1, state, error
+    live.data = data
 
 
 def _save_timers(conn: Connection, live: LiveInstance, timers: frozenset) -> None:

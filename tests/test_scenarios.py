@@ -16,5 +16,8 @@ def test_every_procedure_has_scenarios():
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
 def test_scenario(engine, path):
+    """The scenario passes, and replaying each of its instances from the audit trail gives what is stored."""
     result = scenarios.run(engine, scenarios.load(path), str(path))
     assert result.passed, f"{result.name}\n" + "\n".join(result.failures)
+    replays = [engine.replay(instance["id"]) for instance in engine.instances()]
+    assert [r for r in replays if not r["consistent"]] == []

@@ -433,6 +433,23 @@ def audit_export(ctx: Context, fmt, process, start, end, output):
     ctx.emit({"file": str(output), "format": fmt, "cases": cases, "events": len(rows)},
              f"{output}: {cases} cases, {len(rows)} events ({fmt})")
 
+@cli.command()
+@click.argument("instance_ids", nargs=-1, type=int)
+@click.option("--all", "every", is_flag=True, help="Replay every instance.")
+@pass_ctx
+def replay(ctx: Context, instance_ids, every):
+    """Rebuild instances from their audit trail and compare with what is stored; exit 1 naming where one parts."""
+    ids = [i["id"] for i in ctx.engine.instances()] if every else list(instance_ids)
+    if not ids:
+        raise click.UsageError("give INSTANCE ids or --all")
+    results = [ctx.engine.replay(instance_id) for instance_id in ids]
+    parted = [r for r in results if not r["consistent"]]
+    lines = [f"instance {r['instance']}: " + ("consistent" if r["consistent"] else
+             f"parts at event {r['parted_at']['event']}: {r['parted_at']['message']}") for r in results]
+    if parted:
+        raise GovflowError("\n".join(line for line, r in zip(lines, results) if not r["consistent"]), results)
+    ctx.emit(results[0] if len(results) == 1 else results, "\n".join(lines))
+
 @audit_group.command("verify")
 @pass_ctx
 def audit_verify(ctx: Context):
