@@ -168,9 +168,10 @@ def test_an_unknown_task_is_not_found(engine):
 
 def test_two_completions_racing_one_wins_and_one_gets_a_conflict(engine, database_url, clock):
     """Another process completes the same task while this one is in its transaction. On PostgreSQL the rival
-    commits first and this command's version check fails; SQLite lets one writer in at a time (BEGIN
-    IMMEDIATE), so the rival waits for this command to commit and then finds the task done. Either way one
-    completion wins, the other is a Conflict, and the stored state is the winner's."""
+    commits just before this command appends to the audit trail (it waits for the append lock), so this
+    command's version check fails. SQLite lets one writer in at a time (BEGIN IMMEDIATE), so the rival waits
+    for this command to commit and then finds the task done. Either way one completion wins, the other is a
+    Conflict, and the stored state is the winner's."""
     instance = engine.start("leave", "liu_civil", TRIP)["instance"]
     task = open_task(engine, instance, "vice_approval")["id"]
     rival = Engine(database_url, clock=clock)  # another process: its own connections and cache
@@ -185,12 +186,16 @@ def test_two_completions_racing_one_wins_and_one_gets_a_conflict(engine, databas
 
     thread = threading.Thread(target=rival_completes)
 
+    postgres = engine.db.dialect.name == "postgresql"
+
     def rival_starts(conn, cursor, statement, parameters, context, executemany):
-        """Just before this engine's first write, after it has read the instance and its task."""
-        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) and not thread.is_alive() \
-                and "rival" not in outcome:
+        """After this engine has read the instance and its task: on PostgreSQL just before it takes the audit
+        append lock (and the rival is let finish first), on SQLite at its first write."""
+        moment = "pg_advisory_xact_lock" in statement if postgres else \
+            statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        if moment and not thread.is_alive() and "rival" not in outcome:
             thread.start()
-            if engine.db.dialect.name != "sqlite":
+            if postgres:
                 thread.join()
 
     event.listen(engine.db, "before_cursor_execute", rival_starts)
@@ -203,7 +208,7 @@ def test_two_completions_racing_one_wins_and_one_gets_a_conflict(engine, databas
     event.remove(engine.db, "before_cursor_execute", rival_starts)
     thread.join()
 
-    expected_winner = "engine" if engine.db.dialect.name == "sqlite" else "rival"
+    expected_winner = "rival" if postgres else "engine"
     assert outcome == {"engine": "won" if expected_winner == "engine" else "conflict",
                        "rival": "won" if expected_winner == "rival" else "conflict"}
     shown = engine.show(instance)
