@@ -22,7 +22,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from . import (access, accounts, attachments, audit, compliance, deploy as deployment, directory, eventlog, forms,
-               handling, inbox, notify, overdue, queries, replay as replaying, services, sharing, steps, store,
+               handling, inbox, notify, overdue, queries, replay as replaying, reports, services, sharing, steps, store,
                taskindex, views)
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
@@ -577,12 +577,23 @@ class Engine:
         """Every time-limited step of ``process`` instances started in [start, end): met or late, by how much."""
         now = self.clock.now()
         with self.db.connect() as conn:
-            def limit_name(definition_id: int, task_name: str) -> str | None:
-                spec = self._definitions.get(conn, definition_id).compiled.spec.task_specs.get(task_name)
-                return taskindex.spec_properties(spec).get("limitName") if spec is not None else None
-
             return compliance.report(conn, process, start or _EPOCH, end or now + timedelta(seconds=1), now,
-                                     limit_name)
+                                     self._limit_names(conn))
+
+    def report(self, start: datetime | None = None, end: datetime | None = None,
+               process: str | None = None) -> dict:
+        """Instances started and finished, step durations and every time limit, for instances started in
+        [start, end) (engine.reports)."""
+        now = self.clock.now()
+        with self.db.connect() as conn:
+            return reports.report(conn, start or _EPOCH, end or now + timedelta(seconds=1), now,
+                                  self._limit_names(conn), process)
+
+    def _limit_names(self, conn):
+        def limit_name(definition_id: int, task_name: str) -> str | None:
+            spec = self._definitions.get(conn, definition_id).compiled.spec.task_specs.get(task_name)
+            return taskindex.spec_properties(spec).get("limitName") if spec is not None else None
+        return limit_name
 
 
 def _required_reason(reason: str | None) -> str:

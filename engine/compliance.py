@@ -53,8 +53,8 @@ def _limit(row, now: datetime, name: str | None) -> dict:
     if row.state == "completed":
         status = "met" if made <= row.due_at else "late"
         minutes_late = _minutes_after(made, row.due_at)
-    elif row.state == "cancelled":
-        status, minutes_late = "cancelled", None
+    elif row.state != "open":  # cancelled by the flow, returned (退回) or withdrawn (撤回): not judged
+        status, minutes_late = row.state, None
     else:
         status = "overdue" if now > row.due_at else "pending"
         minutes_late = _minutes_after(now, row.due_at)

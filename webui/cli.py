@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from engine import directory, eventlog, roster
+from engine import directory, eventlog, reports, roster
 from engine.calendar_admin import CalendarAdmin
 from engine.clock import Clock, parse_instant
 from engine.commands import Engine
@@ -449,6 +449,26 @@ def replay(ctx: Context, instance_ids, every):
     if parted:
         raise GovflowError("\n".join(line for line, r in zip(lines, results) if not r["consistent"]), results)
     ctx.emit(results[0] if len(results) == 1 else results, "\n".join(lines))
+
+@audit_group.command("report")
+@click.option("--process", help="Only this process (a key, or a procedure with all its district variants).")
+@click.option("--from", "start", help="Instances started at or after this ISO-8601 instant.")
+@click.option("--to", "end", help="Instances started before this ISO-8601 instant.")
+@click.option("--csv", "section", type=click.Choice(sorted(reports.CSV_SECTIONS)),
+              help="Print one table of the report as CSV instead.")
+@pass_ctx
+def audit_report(ctx: Context, process, start, end, section):
+    """Instances started and finished, time per step (median, p90) and every time limit met or missed."""
+    result = ctx.engine.report(parse_instant(start) if start else None, parse_instant(end) if end else None, process)
+    if section:
+        click.echo(reports.to_csv(result, section), nl=False)
+        return
+    lines = [f"{p['title']}\tstarted {p['started']}\tfinished {p['finished']}" for p in result["procedures"]]
+    lines += [f"{s['process']}\t{s['step']}\tmedian {s['median_minutes']} min\tp90 {s['p90_minutes']} min"
+              for s in result["steps"]]
+    lines += [f"{t['process']}\t{t['limit']}\tmet {t['met']}\tlate {t['late']}\toverdue {t['overdue']}\t"
+              f"worst {t['max_minutes_late']} min" for t in result["limit_totals"]]
+    ctx.emit(result, "\n".join(lines) or "no instances in the period")
 
 @audit_group.command("verify")
 @pass_ctx
