@@ -30,7 +30,7 @@ from .calendar_admin import working_calendar
 from .clock import Clock
 from .db import connect, database_url, migrate, write_transaction
 from .errors import Conflict, Forbidden, GovflowError, InstanceFailed, InvalidInput
-from .models import Timer
+from .models import DefinitionVersion, Timer
 from .scripting import RestrictedScriptEngine, UnsafeExpression
 from .store import CONFLICT_MESSAGE, Definition, DefinitionCache, InstanceCache, LiveInstance
 
@@ -459,6 +459,19 @@ class Engine:
                     "diagram": views.diagram(conn, row.definition_id, row.id, live.tracked.workflow,
                                              live.open_tasks.values())}
 
+    def timeline(self, instance_id: int, viewer: str) -> dict:
+        """The instance's history for stepping through: every event with the data and the diagram's marks as
+        they stood just after it (auditors and the people involved)."""
+        with self.unit_of_work() as uow:
+            conn = uow.conn
+            access.check_may_see(conn, instance_id, viewer, uow.now)
+            row = store.instance_row(conn, instance_id)
+            shown = self._shown(conn, instance_id)
+            xml = conn.scalar(select(DefinitionVersion.source_xml).where(DefinitionVersion.id == row.definition_id))
+            return {"instance": {key: shown[key] for key in ("id", "process", "version", "title", "state",
+                                                             "started_at", "started_by", "ended_at", "error")},
+                    "xml": xml, "events": views.timeline(shown["events"])}
+
     def _shown(self, conn, instance_id: int) -> dict:
         with Session(bind=conn) as session:
             shown = queries.show(session, instance_id)
@@ -487,7 +500,7 @@ class Engine:
         data = steps.current_data(live.tracked.workflow, open_tasks)
         audit.record(conn, action=event["action"], actor=event["actor"], at=uow.now, instance_id=live.row.id,
                      task_id=event["task_id"], on_behalf_of=event["on_behalf_of"],
-                     data={**event["data"], "changes": _changes(live.data, data),
+                     data={**event["data"], "changes": steps.changes(live.data, data),
                            "open": steps.open_steps(open_tasks), "services": list(uow.service_calls)})
         taskindex.close_finished(conn, live, uow.now, completions or {}, vanished_as)
         if failure is None:
@@ -658,12 +671,6 @@ def _record_handovers(uow: UnitOfWork, live: LiveInstance, opened) -> None:
 def _event(action: str, actor: str, task_id: int | None = None, on_behalf_of: str | None = None, **data) -> dict:
     """A command's audit event, recorded by Engine._advance once the data it changed is known."""
     return {"action": action, "actor": actor, "task_id": task_id, "on_behalf_of": on_behalf_of, "data": data}
-
-
-def _changes(before: dict, after: dict) -> dict:
-    """Each field the step changed: {"before": old value or None, "after": new value or None}."""
-    return {key: {"before": before.get(key), "after": after.get(key)}
-            for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)}
 
 
 def _announce(uow: UnitOfWork, live: LiveInstance, opened, reopened: dict[str, dict]) -> None:

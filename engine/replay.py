@@ -66,11 +66,7 @@ def replay(conn, instance_id: int, definitions) -> dict:
                 raise Diverged(event, f"{len(calls)} recorded service calls were not made again")
             open_tasks = tracked.open_tasks()
             _match_open(event, open_tasks, ids)
-            for key, change in (event.data.get("changes") or {}).items():
-                if change["after"] is None:
-                    expected.pop(key, None)
-                else:
-                    expected[key] = change["after"]
+            steps.apply_changes(expected, event.data.get("changes"))
             _same_data(event, steps.current_data(workflow, open_tasks), expected)
         _same_as_stored(conn, instance, stepped[-1], workflow, tracked.open_tasks())
     except Diverged as diverged:

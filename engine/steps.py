@@ -79,3 +79,29 @@ def current_data(workflow, open_tasks: list) -> dict:
         if workflow.last_task is not None:
             merged.update(workflow.last_task.data)
     return plain(merged)
+
+
+_ABSENT = object()
+
+
+def changes(before: dict, after: dict) -> dict:
+    """Each field a step changed: {"before", "after"}, with "removed": true for a field no longer there (a
+    field that is there may hold None)."""
+    result = {}
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
+        if old is _ABSENT or new is _ABSENT or old != new:
+            result[key] = {"before": None if old is _ABSENT else old, "after": None if new is _ABSENT else new}
+            if new is _ABSENT:
+                result[key]["removed"] = True
+    return result
+
+
+def apply_changes(data: dict, recorded: dict | None) -> dict:
+    """``data`` with an event's recorded changes applied (see changes)."""
+    for key, change in (recorded or {}).items():
+        if change.get("removed"):
+            data.pop(key, None)
+        else:
+            data[key] = change["after"]
+    return data

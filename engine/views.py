@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from SpiffWorkflow.util.task import TaskState
 
-from . import access, directory, sharing
+from . import access, directory, sharing, steps
 from .clock import local_iso
 from .errors import Forbidden
 from .models import AuditEvent, DefinitionVersion, TaskIndex
@@ -134,3 +134,26 @@ def enrich(conn, shown: dict, instance_id: int) -> dict:
     shown["comments"] = sharing.comments(conn, instance_id)
     shown["copies"] = sharing.copies(conn, instance_id)
     return shown
+
+
+def timeline(events: list[dict]) -> list[dict]:
+    """Each event with the instance as it stood just after it: its data (the recorded changes folded in) and
+    the diagram's finished, active and returned steps. ``events`` are queries.event_dict rows in order."""
+    data, active, finished, returned = {}, {}, set(), set()
+    result = []
+    for event in events:
+        recorded = event["data"] or {}
+        steps.apply_changes(data, recorded.get("changes"))
+        if "open" in recorded:
+            now_open = {step["spiff_task"]: step.get("bpmn_id") or step["name"] for step in recorded["open"]}
+            finished.update(bpmn_id for spiff_id, bpmn_id in active.items() if spiff_id not in now_open)
+            active = now_open
+        if event["action"] == "return":
+            returned.add(recorded.get("to_step"))
+        elif event["action"] == "withdraw":
+            returned.add(recorded.get("task"))
+        shown_active = set(active.values())
+        result.append({**event, "state": {"data": dict(data), "active": sorted(shown_active),
+                                          "finished": sorted(finished - shown_active),
+                                          "returned": sorted(returned - {None})}})
+    return result

@@ -71,3 +71,20 @@ def test_an_altered_recorded_step_is_named_at_that_event(engine):
 def test_govflow_replay(engine, govflow):
     instance_id = worked(engine)
     assert govflow("replay", str(instance_id))["consistent"] is True
+
+
+def test_the_timeline_shows_the_instance_as_it_stood_after_each_event(engine):
+    instance_id = worked(engine)
+    timeline = engine.timeline(instance_id, "shen_auditor")
+    assert timeline["xml"] and timeline["instance"]["id"] == instance_id
+    events = timeline["events"]
+    actions = [e["action"] for e in events]
+    assert actions[:4] == ["start", "delegate", "pass_on", "complete"]
+    start_state, registered = events[0]["state"], events[3]["state"]
+    assert start_state["active"] == ["register"] and start_state["finished"] == []
+    # the mayor's task and its boundary timer (it marks the request late) are both waiting
+    assert registered["active"] == ["mayor_review", "overdue_mayor_review"] and "register" in registered["finished"]
+    assert registered["data"]["registered_number"] == REGISTER["registered_number"]
+    returned = events[actions.index("return")]["state"]
+    assert returned["active"] == ["register"] and returned["returned"] == ["register"]
+    assert events[-1]["state"]["data"] == engine.show(instance_id)["data"]
