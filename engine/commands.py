@@ -22,15 +22,16 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from . import (access, accounts, attachments, audit, compliance, deploy as deployment, directory, eventlog, forms,
-               handling, inbox, notify, overdue, queries, replay as replaying, reports, services, sharing, steps, store,
+               handling, inbox, notify, outcomes, overdue, queries, replay as replaying, reports, services, sharing, steps, store,
                taskindex, views)
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
 from .calendar_admin import working_calendar
 from .clock import Clock
 from .db import connect, database_url, migrate, write_transaction
-from .errors import Conflict, Forbidden, GovflowError, InstanceFailed, InvalidInput
+from .errors import Conflict, Forbidden, GovflowError, InvalidInput
 from .models import DefinitionVersion, Timer
+from .operations import InstanceOperations
 from .scripting import RestrictedScriptEngine, UnsafeExpression
 from .store import CONFLICT_MESSAGE, Definition, DefinitionCache, InstanceCache, LiveInstance
 
@@ -67,7 +68,7 @@ class UnitOfWork:
         return self._calendar
 
 
-class Engine:
+class Engine(InstanceOperations):
     """GovFlow's engine: the commands that change instances and the queries that read them."""
 
     def __init__(self, url: str | None = None, clock: Clock | None = None):
@@ -155,12 +156,12 @@ class Engine:
             row = store.insert_instance(conn, definition, _title(props, initial), actor, uow.now)
             live = LiveInstance(row, TrackedWorkflow.start(definition.compiled, self._script_engine(uow, row.id)))
             initial = {**initial, "instance_id": row.id}
-            event = _event("start", actor, process=process_key, version=definition.version, data=data,
+            event = outcomes.event("start", actor, process=process_key, version=definition.version, data=data,
                            initial=initial)
             failure = self._advance(uow, live, definition, lambda: steps.start(live.tracked.workflow, initial), event,
                                     sent_by=actor)
-            result = _result(live)
-        return _raise_if_failed(result, failure)
+            result = outcomes.result(live)
+        return outcomes.raise_if_failed(result, failure)
 
     def complete(self, task_id: int, actor: str, data: dict) -> dict:
         with self.unit_of_work() as uow:
@@ -191,12 +192,12 @@ class Engine:
             def step():
                 steps.complete(live.tracked.workflow, spiff_task, fields, actor, uow.now.isoformat(), signers)
 
-            event = _event("complete", actor, task_id=task.id, on_behalf_of=on_behalf_of, task=task.name,
+            event = outcomes.event("complete", actor, task_id=task.id, on_behalf_of=on_behalf_of, task=task.name,
                            title=task.title, spiff_task=task.spiff_task_id, data=data, signers=signers)
             failure = self._advance(uow, live, definition, step, event, completions={task.id: (actor, made_at)},
                                     sent_by=actor)
-            result = _result(live)
-        return _raise_if_failed(result, failure)
+            result = outcomes.result(live)
+        return outcomes.raise_if_failed(result, failure)
 
     def fire_due_timers(self) -> list[dict]:
         """Fire every timer due at the clock's now: one indexed query, then one transaction per instance."""
@@ -220,9 +221,9 @@ class Engine:
                 def step():
                     steps.fire_timers(live.tracked.workflow)
 
-                failure = self._advance(uow, live, definition, step, _event("timer_fired", SYSTEM, timers=names))
-                result = _result(live)
-            _raise_if_failed(result, failure)
+                failure = self._advance(uow, live, definition, step, outcomes.event("timer_fired", SYSTEM, timers=names))
+                result = outcomes.result(live)
+            outcomes.raise_if_failed(result, failure)
             return {"instance": instance_id, "timers": names, "result": "fired"}
         except GovflowError as err:
             return {"instance": instance_id, "timers": names, "result": err.code, "message": err.message}
@@ -257,7 +258,7 @@ class Engine:
     def return_task(self, task_id: int, actor: str, to_task_id: int, reason: str) -> dict:
         """退回: re-open an earlier step on this task's path for the person who did it, with the reason; the
         steps after it are dropped and run again from there."""
-        reason = _required_reason(reason)
+        reason = outcomes.required_reason(reason)
         with self.unit_of_work() as uow:
             conn = uow.conn
             task, row = store.task_with_instance(conn, task_id)
@@ -272,7 +273,7 @@ class Engine:
                                    f"task {task_id} that it can be returned to",
                                    [{"field": "to_task", "message": "请选择之前的步骤 / choose an earlier step"}])
             round_ = target["round"] + 1
-            event = _event("return", actor, task_id=task.id, on_behalf_of=on_behalf_of, task=task.name,
+            event = outcomes.event("return", actor, task_id=task.id, on_behalf_of=on_behalf_of, task=task.name,
                            title=task.title, to_task=target["id"], to_step=target["name"], to_title=target["title"],
                            to_spiff_task=target["spiff_task_id"], to_user=target["completed_by"], reason=reason,
                            round=round_)
@@ -281,12 +282,12 @@ class Engine:
                 "draft": views.submitted(conn, target["id"]), "notice": notify.RETURNED,
                 "message": f"{actor} 将「{row.title}」退回到「{target['title']}」，请重新办理：{reason}"}}
             failure = self._reset(uow, live, definition, target["spiff_task_id"], event, reopened, "returned")
-            result = _result(live)
-        return _raise_if_failed(result, failure)
+            result = outcomes.result(live)
+        return outcomes.raise_if_failed(result, failure)
 
     def withdraw(self, task_id: int, actor: str, reason: str) -> dict:
         """撤回: take back one's own last step while nobody has acted on what it led to."""
-        reason = _required_reason(reason)
+        reason = outcomes.required_reason(reason)
         with self.unit_of_work() as uow:
             conn = uow.conn
             task, row = store.task_with_instance(conn, task_id)
@@ -301,7 +302,7 @@ class Engine:
             if spiff is None or spiff.state != TaskState.COMPLETED:
                 raise Conflict(f"步骤「{task.title}」已不能撤回 / step '{task.title}' can no longer be withdrawn")
             waiting = [row_["assignee"] for row_ in live.open_tasks.values()]
-            event = _event("withdraw", actor, task_id=task.id, task=task.name, title=task.title,
+            event = outcomes.event("withdraw", actor, task_id=task.id, task=task.name, title=task.title,
                            spiff_task=task.spiff_task_id, reason=reason, round=task.round + 1)
             reopened = {task.spiff_task_id: {
                 "assignee": actor, "assigned_by": "withdrawn", "round": task.round + 1,
@@ -312,8 +313,8 @@ class Engine:
             notify.send(uow, [name for name in waiting if name not in still_open and name != actor],
                         notify.WITHDRAWN, f"{actor} 撤回了「{row.title}」的「{task.title}」：{reason}",
                         instance_id=row.id)
-            result = _result(live)
-        return _raise_if_failed(result, failure)
+            result = outcomes.result(live)
+        return outcomes.raise_if_failed(result, failure)
 
     def _reset(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, spiff_task_id: str, event: dict,
                reopened: dict, vanished_as: str) -> str | None:
@@ -482,11 +483,13 @@ class Engine:
 
     def _advance(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, step, event: dict,
                  completions: dict[int, tuple[str, datetime]] | None = None, sent_by: str = SYSTEM,
-                 reopened: dict[str, dict] | None = None, vanished_as: str = "cancelled") -> str | None:
+                 reopened: dict[str, dict] | None = None, vanished_as: str = "cancelled",
+                 keep_state: bool = False) -> str | None:
         """Run ``step`` on the workflow and write everything it changed, with the command's audit ``event``
         (from _event) and the instance data it changed. If the engine fails, the instance is saved as failed
         and the reason is returned, for the caller to raise after the commit. ``sent_by``, ``reopened`` and
-        ``vanished_as`` say how new and closed task rows are recorded (taskindex.open_ready and close_finished)."""
+        ``vanished_as`` say how new and closed task rows are recorded (taskindex.open_ready and close_finished).
+        With ``keep_state`` a suspended or failed instance stays so (a migration moves it as it is)."""
         conn = uow.conn
         failure = None
         uow.service_calls.clear()
@@ -512,7 +515,10 @@ class Engine:
             _record_handovers(uow, live, opened)
             _announce(uow, live, opened, reopened or {})
         workflow = live.tracked.workflow
-        if failure is not None:
+        held = keep_state and failure is None and live.row.state in ("suspended", "failed")
+        if held:
+            state, ended_at, failure_kept = live.row.state, None, live.row.error
+        elif failure is not None:
             state, ended_at = "failed", None
             audit.record(conn, action="failed", actor=SYSTEM, at=uow.now, instance_id=live.row.id,
                          data={"error": failure})
@@ -520,7 +526,8 @@ class Engine:
             state, ended_at = "completed", uow.now
         else:
             state, ended_at = "running", None
-        store.save(conn, live, open_tasks, data=data, state=state, error=failure, ended_at=ended_at)
+        store.save(conn, live, open_tasks, data=data, state=state, error=failure_kept if held else failure,
+                   ended_at=ended_at)
         uow.after_commit.append(lambda: self._instances.put(live))
         return failure
 
@@ -609,12 +616,6 @@ class Engine:
         return limit_name
 
 
-def _required_reason(reason: str | None) -> str:
-    if not reason or not reason.strip():
-        raise InvalidInput("请填写理由 / give a reason", [{"field": "reason", "message": "必填 / required"}])
-    return reason.strip()
-
-
 def _check_may_start(definition: Definition, person: directory.Profile) -> None:
     allowed = definition.properties.get("start_roles") or []
     if allowed and not set(allowed) & set(person.roles):
@@ -668,11 +669,6 @@ def _record_handovers(uow: UnitOfWork, live: LiveInstance, opened) -> None:
                                "rule": assignment.rule})
 
 
-def _event(action: str, actor: str, task_id: int | None = None, on_behalf_of: str | None = None, **data) -> dict:
-    """A command's audit event, recorded by Engine._advance once the data it changed is known."""
-    return {"action": action, "actor": actor, "task_id": task_id, "on_behalf_of": on_behalf_of, "data": data}
-
-
 def _announce(uow: UnitOfWork, live: LiveInstance, opened, reopened: dict[str, dict]) -> None:
     """Tell each new task's assignee it is waiting for them (a re-opened step says why it came back)."""
     spiff_ids = {row["id"]: spiff_id for spiff_id, row in live.open_tasks.items()}
@@ -683,19 +679,6 @@ def _announce(uow: UnitOfWork, live: LiveInstance, opened, reopened: dict[str, d
         kind, message = ((again["notice"], again["message"]) if again else
                          (notify.NEW_TASK, f"新待办：「{live.row.title}」的「{task['title']}」"))
         notify.send(uow, [task["assignee"]], kind, message, instance_id=live.row.id, task_id=task["id"])
-
-
-def _result(live: LiveInstance) -> dict:
-    return {"instance": live.row.id, "state": live.row.state, "error": live.row.error,
-            "tasks": sorted(live.open_tasks.values(), key=lambda task: task["id"])}
-
-
-def _raise_if_failed(result: dict, failure: str | None) -> dict:
-    if failure is not None:
-        instance_id = result["instance"]
-        raise InstanceFailed(f"流程实例 {instance_id} 运行出错，已标记为失败 / instance {instance_id} failed: "
-                             f"{failure}", [{"instance": instance_id}])
-    return result
 
 
 class _FixedNow:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, select, update
 
-from . import audit, directory, notify
+from . import audit, directory, notify, outcomes
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .models import Instance, TaskIndex, User
 from .store import CONFLICT_MESSAGE
@@ -128,11 +128,9 @@ def _check_person(uow, username: str, task, holder: str | None = None) -> None:
 
 
 def _record(uow, action: str, task, row, actor: str, on_behalf_of: str | None, reason: str, **details) -> None:
-    if not reason or not reason.strip():
-        raise InvalidInput("请填写理由 / give a reason", [{"field": "reason", "message": "必填 / required"}])
     audit.record(uow.conn, action=action, actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
                  on_behalf_of=on_behalf_of,
-                 data={"task": task.name, "title": task.title, "from": task.assignee, "reason": reason.strip(),
+                 data={"task": task.name, "title": task.title, "from": task.assignee, "reason": outcomes.required_reason(reason),
                        **details})
 
 

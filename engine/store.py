@@ -211,6 +211,12 @@ def save(conn: Connection, live: LiveInstance, open_tasks: list, *, data: dict, 
     live.data = data
 
 
+def arm_timers(conn: Connection, live: LiveInstance) -> None:
+    """Write the timer rows of an instance that had none (one resumed after a suspension)."""
+    timers, live.timers = live.timers, frozenset()
+    _save_timers(conn, live, timers)
+
+
 def _save_timers(conn: Connection, live: LiveInstance, timers: frozenset) -> None:
     if timers == live.timers:
         return

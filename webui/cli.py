@@ -479,6 +479,45 @@ def audit_verify(ctx: Context):
         raise GovflowError(result["broken"]["message"], [result])
     ctx.emit(result, f"audit trail intact: {result['events']} events, {result['instances']} instance chains")
 
+
+# --- admins' operations on instances --------------------------------------------------------------------
+
+def _operation(name: str, doc: str):
+    @cli.command(name)
+    @click.argument("instance_id", type=int)
+    @click.option("--reason", required=True)
+    @click.option("--as", "actor", required=True)
+    @pass_ctx
+    def operation(ctx: Context, instance_id, reason, actor):
+        result = getattr(ctx.engine, name)(instance_id, actor, reason)
+        ctx.emit(result, f"instance {instance_id}: {result['state']}")
+    operation.__doc__ = doc
+    return operation
+
+
+suspend = _operation("suspend", "Suspend an instance (admins): its tasks leave the inboxes, its timers wait.")
+resume = _operation("resume", "Resume a suspended instance (admins).")
+cancel = _operation("cancel", "Cancel an instance with a reason (admins).")
+retry = _operation("retry", "Run a failed instance's failed steps again (admins), e.g. after a fix and a migration.")
+
+
+@cli.command()
+@click.argument("instance_ids", nargs=-1, type=int, required=True)
+@click.option("--to-version", type=int, required=True)
+@click.option("--reason")
+@click.option("--check", is_flag=True, help="Only report what would move; move nothing.")
+@click.option("--as", "actor", required=True)
+@pass_ctx
+def migrate(ctx: Context, instance_ids, to_version, reason, check, actor):
+    """Move instances to another version of their definition (admins): all of them, or none."""
+    ids = list(instance_ids)
+    report = ctx.engine.migration_check(ids, to_version, actor) if check else \
+        ctx.engine.migrate_instances(ids, to_version, actor, reason or "")
+    lines = [f"instance {e['instance']} (version {e['from_version']}): "
+             + ("can move" if e["movable"] else f"cannot move: {e.get('reason')} "
+                f"{', '.join(e['missing_active'] + e['missing_finished'])}") for e in report["instances"]]
+    ctx.emit(report, "\n".join(lines))
+
 @cli.group()
 def users():
     """The directory: users, roles, departments, portfolios."""
