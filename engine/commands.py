@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import (access, accounts, attachments, audit, compliance, deploy as deployment, directory, eventlog, forms,
-               handling, inbox, notify, outcomes, overdue, queries, replay as replaying, reports, services, sharing, steps, store,
-               taskindex, views)
+from . import (access, accounts, attachments, audit, compliance, deploy as deployment, designer, directory,
+               eventlog, forms, handling, inbox, notify, outcomes, overdue, queries, replay as replaying, reports,
+               services, sharing, steps, store, taskindex, views)
 from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_dumps
 from .calendar import WorkingCalendar
 from .calendar_admin import working_calendar
@@ -131,6 +131,51 @@ class Engine(InstanceOperations):
             return [deployment.DeployResult(r.key, r.version, r.sha256, "valid" if r.status == "deployed" else r.status)
                     for r in results]
         return results
+
+    def versions(self, key: str | None = None) -> list[dict]:
+        """Every version of a definition (or of all), with who deployed it, when, its note and instance counts."""
+        with self.db.connect() as conn:
+            return designer.versions(conn, key)
+
+    def definition_source(self, key: str, version: int | None = None) -> dict:
+        with self.read() as session:
+            return designer.source(session, key, version)
+
+    def save_draft(self, key: str, xml: str, actor: str, dmn: dict | None = None, forms: dict | None = None) -> dict:
+        with self.unit_of_work() as uow:
+            saved = designer.save_draft(uow.session, key, xml, dmn, forms, actor, uow.now)
+            audit.record(uow.session, action="save_draft", actor=actor, at=uow.now,
+                         data={"key": key, "base_version": saved["base_version"]})
+            return saved
+
+    def draft(self, key: str) -> dict | None:
+        with self.read() as session:
+            return designer.draft(session, key)
+
+    def discard_draft(self, key: str, actor: str) -> bool:
+        with self.unit_of_work() as uow:
+            discarded = designer.discard_draft(uow.session, key)
+            if discarded:
+                audit.record(uow.session, action="discard_draft", actor=actor, at=uow.now, data={"key": key})
+            return discarded
+
+    def validate_model(self, key: str, xml: str, actor: str, dmn: dict | None = None,
+                       forms: dict | None = None) -> dict:
+        """Validate a model given as text exactly as deploy would; nothing is stored."""
+        with self.unit_of_work() as uow:
+            uow.rollback_only = True
+            return designer.validate(uow.session, key, xml, dmn, forms, actor, uow.now)
+
+    def deploy_model(self, key: str, xml: str, actor: str, note: str, dmn: dict | None = None,
+                     forms: dict | None = None) -> dict:
+        """Deploy a model given as text (admins), with a change note; identical content changes nothing."""
+        with self.unit_of_work() as uow:
+            return designer.deploy(uow.session, key, xml, dmn, forms, actor, uow.now, note)
+
+    def run_draft_scenarios(self, key: str, xml: str, processes: Path, directory_document: dict,
+                            dmn: dict | None = None, forms: dict | None = None) -> list[dict]:
+        """The procedure's scenario fixtures run against a draft, each in a throw-away database."""
+        return designer.run_scenarios(key, xml, dmn, forms, directory_document, processes, Engine)
 
     # --- running instances --------------------------------------------------------------------------
 

@@ -55,6 +55,13 @@ class Bundle:
                 raise InvalidDiagram(f"{path}: line {err.lineno}: the form is not valid JSON: {err.msg}") from err
         return cls(key, bpmn_path, bpmn_path.read_bytes(), dmn, loaded)
 
+    @classmethod
+    def from_sources(cls, key: str, bpmn: str, dmn: dict[str, str], forms: dict[str, dict]) -> "Bundle":
+        """A model given as text (from the editor or an upload) rather than files on disk."""
+        name = key.rpartition(".")[2] or key
+        return cls(key, Path(f"{name}.bpmn"), bpmn.encode("utf-8"), {n: t.encode("utf-8") for n, t in dmn.items()},
+                   dict(forms))
+
 
 @dataclass
 class DeployResult:
@@ -84,7 +91,7 @@ def find_models(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def deploy_bundle(session: Session, bundle: Bundle, actor: str, now) -> DeployResult:
+def deploy_bundle(session: Session, bundle: Bundle, actor: str, now, note: str = "") -> DeployResult:
     decisions = _validated_decisions(bundle)
     diagram = _validated_diagram(session, bundle, decisions)
     _check_rules(bundle, diagram)
@@ -104,7 +111,7 @@ def deploy_bundle(session: Session, bundle: Bundle, actor: str, now) -> DeployRe
         process_key=bundle.key, version=version, sha256=sha, source_name=str(bundle.bpmn_path.name),
         source_xml=bundle.bpmn.decode("utf-8"), dmn_sources={n: b.decode("utf-8") for n, b in used_dmn.items()},
         forms=used_forms, spec=compiled.to_dict(), properties=_process_properties(session, diagram),
-        deployed_at=now, deployed_by=actor))
+        deployed_at=now, deployed_by=actor, note=note[:512]))
     session.flush()
     return DeployResult(bundle.key, version, sha, "deployed")
 

@@ -154,7 +154,20 @@ class DefinitionVersion(Base):
     properties: Mapped[dict]
     deployed_at: Mapped[datetime]
     deployed_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(String(512), default="", server_default="")
     __table_args__ = (UniqueConstraint("process_key", "version", name="uq_definition_key_version"),)
+
+
+class Draft(Base):
+    """A designer's unsaved-to-deploy edit of a process model: its diagram, DMN tables and forms."""
+    __tablename__ = "drafts"
+    process_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    source_xml: Mapped[str] = mapped_column(Text)
+    dmn_sources: Mapped[dict]
+    forms: Mapped[dict]
+    base_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
 
 
 class Instance(Base):
