@@ -57,9 +57,11 @@ def create_app(engine: Engine | None = None, config: dict | None = None) -> Flas
     from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .views import bp as web_bp
+    from .audit_views import bp as audit_bp
     app.register_blueprint(auth_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(audit_bp)
 
     app.before_request(_load_user)
     app.before_request(_protect)
