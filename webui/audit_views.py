@@ -238,7 +238,8 @@ def _step(index: int, event: dict, before: dict, titles: dict) -> dict:
                        "added": bool(change) and key not in before and not change.get("removed"),
                        "before": change.get("before") if change else None,
                        "after": change.get("after") if change else None})
-    submitted = recorded.get("data") if isinstance(recorded.get("data"), dict) else None
+    submitted = [(titles.get(key) or key, key, value) for key, value in recorded["data"].items()] \
+        if isinstance(recorded.get("data"), dict) else []
     action = event["action"]
     shown = {**event, "action": MORE_ACTIONS[action]} if action not in ACTIONS and action in MORE_ACTIONS else event
     return {"index": index, "id": event["id"], "at": event["at"], "actor": event.get("actor"),
