@@ -58,10 +58,12 @@ def create_app(engine: Engine | None = None, config: dict | None = None) -> Flas
     from .auth import bp as auth_bp
     from .views import bp as web_bp
     from .audit_views import bp as audit_bp
+    from .admin_views import bp as admin_bp
     app.register_blueprint(auth_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(admin_bp)
 
     app.before_request(_load_user)
     app.before_request(_protect)

@@ -2,7 +2,8 @@
 # Install the pinned bpmn-js / dmn-js packages (package-lock.json) and copy the prebuilt
 # browser bundles, their CSS and fonts, and their licences into webui/static/vendor/.
 # The copied files are committed, so running the app never needs npm; run this only to
-# upgrade the vendored versions (change package.json, `npm install`, then `sh build.sh`).
+# upgrade the vendored versions (change package.json, `npm install`, then `sh build.sh`). It ends by bundling
+# src/ (the GovFlow modeler) into static/vendor/govflow-modeler/ (`npm run bundle` alone redoes only that).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,13 +49,17 @@ A page that draws a process diagram loads:
     <script src="/static/vendor/bpmn-navigated-viewer.production.min.js"></script>
     <script src="/static/js/diagram.js"></script>
 
-The modeler page adds `bpmn-js/assets/bpmn-font/css/bpmn-embedded.css` and uses
-`bpmn-modeler.production.min.js` instead of the viewer; decision tables use `dmn-viewer` /
+The designers' editor (/admin/editor/<key>) loads `govflow-modeler/govflow-modeler.js` (bpmn-js Modeler, the
+properties panel and GovFlow's properties group, bundled from webui/frontend/src/ by esbuild) with
+`govflow-modeler/properties-panel.css` and `bpmn-js/assets/bpmn-font/css/bpmn-embedded.css`; decision tables use `dmn-viewer` /
 `dmn-modeler.production.min.js` with the CSS under `dmn-js/assets/`.
 
 Licences: `bpmn-js/LICENSE`, `dmn-js/LICENSE` (the bpmn.io watermark must stay visible).
 Versions: `VERSIONS`.
 README
+
+# The GovFlow modeler: bpmn-js Modeler + properties panel + GovFlow's properties group (src/), bundled by esbuild
+node bundle.mjs
 
 echo "vendored into $vendor:"
 cat "$vendor/VERSIONS"

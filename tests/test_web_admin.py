@@ -1,0 +1,229 @@
+"""The admins' and designers' pages (webui/admin_views.py) against the real engine, on SQLite and PostgreSQL:
+only admins (anyone else gets the 403 page and nothing changes), the CSRF token on every form and JSON call,
+instance operations, a migration that must be refused (the report shown, nothing moved), deployment by upload
+(version 2 with its note), and the editor's validate / draft / deploy calls."""
+import io
+import json
+import re
+import shutil
+
+import pytest
+
+from .conftest import PROCESSES
+from .helpers import CLERK, FIXTURES, deploy, open_task, snapshot
+
+ADMIN = "admin"
+LEAVE_XML = (PROCESSES / "leave" / "leave.bpmn").read_text(encoding="utf-8")
+PAGES = ["/admin/", "/admin/instances", "/admin/definitions", "/admin/definitions/leave/1", "/admin/editor/leave",
+         "/admin/dmn/leave", "/admin/directory", "/admin/calendar"]
+
+
+def posts(instance_id: int) -> list[tuple[str, dict]]:
+    return [(f"/admin/instances/{instance_id}/suspend", {"reason": "x"}),
+            (f"/admin/instances/{instance_id}/resume", {"reason": "x"}),
+            (f"/admin/instances/{instance_id}/cancel", {"reason": "x"}),
+            (f"/admin/instances/{instance_id}/retry", {"reason": "x"}),
+            ("/admin/instances/migrate", {"instance": str(instance_id), "to_version": "1", "confirm": "1",
+                                          "reason": "x"}),
+            ("/admin/definitions/upload", {"note": "x", "key": "leave",
+                                           "files": (io.BytesIO(LEAVE_XML.encode()), "leave.bpmn")}),
+            ("/admin/editor/leave/draft", None), ("/admin/editor/leave/deploy", None),
+            ("/admin/editor/leave/validate", None), ("/admin/editor/leave/discard", {}),
+            ("/admin/dmn/leave", None),
+            ("/admin/directory/users", {"username": "zheng_clerk", "display_name": "x", "roles": "admin", "active": "1"}),
+            ("/admin/roster", {"role": "duty_office", "username": "feng_duty", "starts_at": "2026-06-01T08:00",
+                               "ends_at": "2026-06-02T08:00"}),
+            ("/admin/roster/1/remove", {}),
+            ("/admin/calendar", {"day": "2026-06-02", "kind": "off", "note": "x"})]
+
+
+def send(client, url: str, data, csrf: bool = True):
+    if data is None:  # a JSON call of the editor pages
+        headers = {"X-CSRFToken": client.csrf_token()} if csrf else {}
+        body = {"xml": LEAVE_XML, "note": "x", "dmn": {}} if "dmn" not in url else {"dmn": {}}
+        return client.client.post(url, json=body, headers=headers)
+    if "files" in data:
+        data = {**data, "files": (io.BytesIO(LEAVE_XML.encode()), "leave.bpmn")}
+        return client.post(url, data, csrf=csrf, content_type="multipart/form-data")
+    return client.post(url, data, csrf=csrf)
+
+
+def test_every_admin_page_and_operation_is_403_for_others_and_changes_nothing(engine, web):
+    instance_id = engine.start(deploy(engine, "timer_wait"), CLERK, {})["instance"]
+    clerk = web(CLERK)
+    for path in PAGES:
+        assert clerk.get(path).status_code == 403, path
+    assert "403" in clerk.get("/admin/instances").get_data(as_text=True)
+    before = snapshot(engine)
+    for url, data in posts(instance_id):
+        response = send(clerk, url, data)
+        assert response.status_code == 403, url
+    assert snapshot(engine) == before
+    assert 'id="admin-link"' not in clerk.get("/inbox").get_data(as_text=True)
+    admin = web(ADMIN)
+    assert 'id="admin-link"' in admin.get("/inbox").get_data(as_text=True)
+    for path in PAGES:
+        assert admin.get(path).status_code in (200, 302), path
+
+
+def test_every_admin_form_needs_the_csrf_token(engine, web):
+    instance_id = engine.start(deploy(engine, "timer_wait"), CLERK, {})["instance"]
+    admin = web(ADMIN)
+    before = snapshot(engine)
+    for url, data in posts(instance_id):
+        response = send(admin, url, data, csrf=False)
+        assert response.status_code == 400, url
+    assert snapshot(engine) == before
+
+
+def test_suspend_resume_and_cancel_with_a_reason(engine, web):
+    instance_id = engine.start(deploy(engine, "timer_wait"), CLERK, {})["instance"]
+    admin = web(ADMIN)
+    page = admin.get("/admin/instances?process=timer_wait").get_data(as_text=True)
+    assert f'id="suspend-{instance_id}"' in page
+    assert admin.post(f"/admin/instances/{instance_id}/suspend", {"reason": "核查"}).status_code == 302
+    assert engine.show(instance_id)["state"] == "suspended"
+    page = admin.get("/admin/instances?state=suspended").get_data(as_text=True)
+    assert f'id="resume-{instance_id}"' in page and "已暂停" in page
+    admin.post(f"/admin/instances/{instance_id}/resume", {"reason": "继续"})
+    assert engine.show(instance_id)["state"] == "running"
+    response = admin.post(f"/admin/instances/{instance_id}/cancel", {"reason": ""}, follow_redirects=True)
+    assert engine.show(instance_id)["state"] == "running"  # a cancel needs its reason
+    assert "flash-error" in response.get_data(as_text=True)
+    admin.post(f"/admin/instances/{instance_id}/cancel", {"reason": "重复提交"})
+    shown = engine.show(instance_id)
+    assert shown["state"] == "cancelled" and shown["events"][-1]["data"]["reason"] == "重复提交"
+
+
+def script_error_copy(tmp_path):
+    folder = tmp_path / "script_error"
+    shutil.copytree(FIXTURES / "script_error", folder)
+    return folder, folder / "script_error.bpmn"
+
+
+def test_a_failed_instance_shows_its_error_and_is_retried_after_a_fix_and_a_migration(engine, web, tmp_path):
+    folder, bpmn = script_error_copy(tmp_path)
+    [v1] = engine.deploy([folder], ADMIN)
+    instance_id = engine.start(v1.key, CLERK, {})["instance"]
+    with pytest.raises(Exception):
+        engine.complete(open_task(engine, instance_id, "enter")["id"], CLERK, {"total": 5, "people": 0})
+    admin = web(ADMIN)
+    page = admin.get("/admin/instances?state=failed").get_data(as_text=True)
+    assert f'id="error-{instance_id}"' in page and re.search(r"division by zero|ZeroDivision", page)
+    response = admin.post(f"/admin/instances/{instance_id}/retry", {"reason": "再试"}, follow_redirects=True)
+    assert "重试后仍然出错" in response.get_data(as_text=True)
+    assert engine.show(instance_id)["state"] == "failed"
+
+    fixed = bpmn.read_text(encoding="utf-8").replace("per_person = total / people",
+                                                     "per_person = total / people if people else total")
+    response = admin.post("/admin/definitions/upload", {"note": "人数为零时不再出错", "files": (io.BytesIO(fixed.encode()),
+                                                                                       "script_error.bpmn")},
+                          content_type="multipart/form-data")
+    assert response.status_code == 302
+    page = admin.post("/admin/instances/migrate", {"instance": str(instance_id), "to_version": "2",
+                                                   "process": "script_error"}).get_data(as_text=True)
+    assert 'id="migrate-confirm"' in page and engine.show(instance_id)["version"] == 1
+    admin.post("/admin/instances/migrate", {"instance": str(instance_id), "to_version": "2", "confirm": "1",
+                                            "reason": "修正", "process": "script_error"})
+    assert engine.show(instance_id)["version"] == 2
+    admin.post(f"/admin/instances/{instance_id}/retry", {"reason": "修正后重试"})
+    shown = engine.show(instance_id)
+    assert shown["state"] == "running" and shown["data"]["per_person"] == 5
+
+
+def test_a_migration_that_must_be_refused_shows_the_report_and_moves_nothing(engine, web, tmp_path):
+    folder, bpmn = script_error_copy(tmp_path)
+    [v1] = engine.deploy([folder], ADMIN)
+    waiting = engine.start(v1.key, CLERK, {})["instance"]
+    moved_on = engine.start(v1.key, CLERK, {})["instance"]
+    engine.complete(open_task(engine, moved_on, "enter")["id"], CLERK, {"total": 6, "people": 2})
+    text = bpmn.read_text(encoding="utf-8")  # version 2 drops the step 确认分摊
+    confirm = text[text.index('    <bpmn:userTask id="confirm"'):text.index('    <bpmn:endEvent id="end">')]
+    bpmn.write_text(text.replace(confirm, '    <bpmn:sequenceFlow id="f3" sourceRef="share" targetRef="end"/>\n')
+                    .replace('    <bpmn:sequenceFlow id="f3" sourceRef="share" targetRef="confirm"/>\n', "")
+                    .replace("<bpmn:flowNodeRef>confirm</bpmn:flowNodeRef>", "")
+                    .replace("<bpmn:incoming>f4</bpmn:incoming>", "<bpmn:incoming>f3</bpmn:incoming>"), encoding="utf-8")
+    engine.deploy([folder], ADMIN)
+    admin = web(ADMIN)
+    form = {"instance": [str(waiting), str(moved_on)], "to_version": "2", "process": "script_error"}
+    before = snapshot(engine)
+    page = admin.post("/admin/instances/migrate", form).get_data(as_text=True)
+    assert "有流程实例不能迁移" in page and "确认分摊" in page and 'id="migrate-confirm"' not in page
+    response = admin.post("/admin/instances/migrate", {**form, "confirm": "1", "reason": "升级"})
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert 'id="migrate-refused"' in page and "确认分摊" in page
+    assert snapshot(engine) == before
+    assert engine.show(waiting)["version"] == 1 and engine.show(moved_on)["version"] == 1
+
+
+def test_deploy_by_upload_creates_version_2_with_its_note_and_the_same_content_is_a_no_op(engine, web):
+    admin = web(ADMIN)
+    changed = LEAVE_XML.replace('name="区长审批"', 'name="区长审批（新）"')
+    assert changed != LEAVE_XML
+
+    def upload(xml, note, name="leave.bpmn"):
+        return admin.post("/admin/definitions/upload", {"note": note, "files": (io.BytesIO(xml.encode()), name)},
+                          content_type="multipart/form-data", follow_redirects=True)
+
+    assert upload(changed, "").status_code == 200 and [v["version"] for v in engine.versions("leave")] == [1]
+    page = upload(changed, "区长审批改名").get_data(as_text=True)
+    versions = engine.versions("leave")
+    assert [v["version"] for v in versions] == [1, 2]
+    assert versions[1]["note"] == "区长审批改名" and versions[1]["deployed_by"] == ADMIN
+    assert "区长审批改名" in page and "已部署 leave 第 2 版" in page
+    assert "内容未变" in upload(changed, "again").get_data(as_text=True)
+    assert len(engine.versions("leave")) == 2
+    broken = upload(changed.replace('value="approve.json"', 'value="missing.json"', 1), "坏的")
+    assert broken.status_code == 422 and "missing.json" in broken.get_data(as_text=True)
+    assert len(engine.versions("leave")) == 2
+    page = admin.get("/admin/definitions/leave/2").get_data(as_text=True)
+    assert "区长审批改名" in page and "bpmn-diagram" in page
+
+
+def test_the_editor_validates_saves_a_draft_and_deploys_with_a_note(engine, web):
+    admin = web(ADMIN)
+    page = admin.get("/admin/editor/leave").get_data(as_text=True)
+    assert 'id="editor-data"' in page and "govflow-modeler" in page
+    token = admin.csrf_token()
+
+    def call(name, body):
+        return admin.client.post(f"/admin/editor/leave/{name}", json=body, headers={"X-CSRFToken": token})
+
+    broken = LEAVE_XML.replace('value="approve.json"', 'value="missing.json"', 1)
+    result = call("validate", {"xml": broken}).get_json()
+    assert result["valid"] is False
+    [problem] = [p for p in result["problems"] if "missing.json" in p["message"]]
+    assert problem["element"] == "vice_approval" and problem["name"] == "分管副区长审批"
+    assert call("validate", {"xml": LEAVE_XML}).get_json() == {"valid": True, "problems": []}
+    assert call("draft", {"xml": broken}).get_json()["saved"] is True
+    assert engine.draft("leave")["xml"] == broken
+    assert "missing.json" in admin.get("/admin/editor/leave").get_data(as_text=True)  # the draft opens
+    assert call("deploy", {"xml": broken, "note": "坏"}).status_code == 422
+    assert call("deploy", {"xml": LEAVE_XML, "note": ""}).status_code == 422
+    fixed = LEAVE_XML.replace('name="区长审批"', 'name="区长审批（改）"')
+    result = call("deploy", {"xml": fixed, "note": "改名"}).get_json()
+    assert result["status"] == "deployed" and result["version"] == 2
+    assert engine.versions("leave")[1]["note"] == "改名" and engine.draft("leave") is None
+
+
+def test_the_draft_scenarios_run_from_the_editor(engine, web):
+    admin = web(ADMIN)
+    response = admin.client.post("/admin/editor/leave/scenarios", json={"xml": LEAVE_XML},
+                                 headers={"X-CSRFToken": admin.csrf_token()})
+    results = response.get_json()["results"]
+    assert results and all(r["passed"] for r in results), results
+
+
+def test_directory_roster_and_calendar_are_edited_in_the_ui(engine, web):
+    admin = web(ADMIN)
+    assert "zheng_clerk" in admin.get("/admin/directory").get_data(as_text=True)
+    admin.post("/admin/directory/users", {"username": "new_clerk", "display_name": "新文秘", "department": "gov_office",
+                                          "roles": "office_clerk", "active": "1", "password": "pw-123456"})
+    profile = engine.profile("new_clerk")
+    assert profile.display_name == "新文秘" and "office_clerk" in profile.roles
+    assert admin.post("/admin/calendar", {"day": "2026-06-02", "kind": "off", "note": "调休"}).status_code == 302
+    page = admin.get("/admin/calendar").get_data(as_text=True)
+    assert "2026-06-02" in page and "调休" in page
+    admin.post("/admin/calendar", {"day": "2026-06-02", "kind": "unset"})
+    assert "2026-06-02" not in admin.get("/admin/calendar").get_data(as_text=True)
