@@ -1,0 +1,208 @@
+"""The designers' editor and the admins' instance operations in a real browser: Debian's headless Chromium driven by
+Playwright against the app served by a werkzeug server in a thread, on SQLite, clock fixed at Monday 2026-06-01
+09:00 (Shanghai) — the same set-up as tests/test_browser_ui.py.
+
+Open the deployed 请假 diagram in the editor, change a task's due-date rule in the GovFlow properties group, point
+the task at a missing form and see the error listed (validated a moment after the change), click it to select the
+element, fix it, deploy as version 2 with a note; an instance started before runs on version 1, one started after
+on version 2; migrate the first from 1 to 2 (check report, then confirm); a failed instance retried after a fix
+was uploaded and the instance migrated to it. Screenshot: tests/artifacts/admin_editor.png."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine import directory
+from engine.clock import Clock, parse_instant
+from engine.commands import Engine
+from engine.errors import InstanceFailed
+
+from .conftest import DIRECTORY, PROCESSES, START
+from .helpers import CLERK, FIXTURES, open_task
+from .test_cli import TRIP
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = os.environ.get("GOVFLOW_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (GOVFLOW_CHROMIUM)")
+expect = playwright.expect
+FILER = "liu_civil"
+
+
+@pytest.fixture(scope="module")
+def site(sqlite_template, tmp_path_factory):
+    from werkzeug.serving import make_server
+
+    from webui.app import create_app
+
+    folder = tmp_path_factory.mktemp("browser_admin")
+    shutil.copy(sqlite_template, folder / "govflow.db")
+    clock = Clock(parse_instant(START))
+    engine = Engine(f"sqlite:///{folder / 'govflow.db'}", clock=clock)
+    with engine.unit_of_work() as uow:
+        directory.load(uow.session, DIRECTORY)
+    engine.deploy([PROCESSES], "admin")
+    app = create_app(engine, {"SECRET_KEY": "browser-tests", "GOVFLOW_VAR": str(folder / "var")})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield type("Site", (), {"url": f"http://127.0.0.1:{server.server_port}", "engine": engine, "folder": folder})
+    server.shutdown()
+    thread.join(5)
+    engine.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                          args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def admin_page(browser, site):
+    context = browser.new_context(base_url=site.url, locale="zh-CN", timezone_id="Asia/Shanghai",
+                                  viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto("/login")
+    page.fill("#username", "admin")
+    page.fill("#password", "demo")
+    page.click("#login-submit")
+    expect(page).to_have_url(re.compile(r"/inbox$"))
+    page.console_problems = problems
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def selected(page) -> list[str]:
+    return page.evaluate("() => window.govflowEditor.modeler.get('selection').get().map(e => e.id)")
+
+
+def govflow_field(page, name: str):
+    return page.locator(f"#bio-properties-panel-govflow-{name}")
+
+
+def test_edit_validate_fix_and_deploy_version_2_then_migrate_an_instance(admin_page, site):
+    page, engine = admin_page, site.engine
+    before = engine.start("leave", FILER, TRIP)["instance"]
+    assert engine.show(before)["version"] == 1
+
+    page.click("#admin-link")
+    expect(page).to_have_url(re.compile(r"/admin/instances$"))
+    page.click("#admin-nav-definitions")
+    expect(page.locator("#def-leave tr[data-version='1']")).to_be_visible()
+    page.click("#edit-leave")
+    expect(page.locator("body[data-editor-ready='1']")).to_have_count(1)
+    expect(page.locator("#validation-state")).to_have_text("通过校验")
+
+    # the GovFlow group of 区长审批: its lane (the role), its form and its due-date rule
+    page.click("[data-element-id='mayor_approval']", position={"x": 20, "y": 20})
+    assert selected(page) == ["mayor_approval"]
+    group = page.locator("[data-group-id='group-govflow']")
+    expect(group).to_be_visible()
+    if not govflow_field(page, "dueIn").is_visible():
+        group.locator(".bio-properties-panel-group-header").click()
+    expect(govflow_field(page, "dueIn")).to_have_value("P1WD")
+    lane = page.locator("#bio-properties-panel-govflow-lane")
+    expect(lane.locator("option:checked")).to_have_text("区长")
+    govflow_field(page, "dueIn").fill("P2WD")
+
+    # a missing form: the error is listed a moment later with the element and its name
+    govflow_field(page, "formJsonSchemaFilename").fill("missing.json")
+    problem = page.locator("#problems .problem", has_text="missing.json")
+    expect(problem).to_be_visible()
+    expect(problem.locator(".problem-element")).to_have_text("区长审批 (mayor_approval)")
+    expect(page.locator("#validation-state")).to_contain_text("问题")
+    page.click("[data-element-id='vice_approval']", position={"x": 20, "y": 20})
+    assert selected(page) == ["vice_approval"]
+    problem.locator(".problem-element").click()
+    assert selected(page) == ["mayor_approval"]
+    shot(page, "admin_editor.png")
+
+    # fix it, compare with version 1, deploy as version 2 with a note
+    govflow_field(page, "formJsonSchemaFilename").fill("approve.json")
+    expect(page.locator("#problems .problem")).to_have_count(0)
+    expect(page.locator("#validation-state")).to_have_text("通过校验")
+    page.click("#btn-diff")
+    expect(page.locator("#diff-result .diff-changed [data-element='mayor_approval']")).to_have_count(1)
+    page.click("#btn-deploy")
+    expect(page.locator("#editor-status")).to_have_text("请填写变更说明")
+    page.fill("#deploy-note", "区长审批时限改为两个工作日")
+    page.click("#btn-deploy")
+    expect(page.locator("#editor-status")).to_have_text("已部署为第 2 版")
+    versions = engine.versions("leave")
+    assert [v["version"] for v in versions] == [1, 2] and versions[1]["note"] == "区长审批时限改为两个工作日"
+    xml = engine.definition_source("leave", 2)["xml"]
+    task = xml[xml.index('<bpmn:userTask id="mayor_approval"'):]
+    task = task[:task.index("</bpmn:userTask>")]
+    assert 'value="P2WD"' in task and 'value="approve.json"' in task
+
+    # instances: the one started before stays on version 1, a new one runs on version 2
+    after = engine.start("leave", FILER, TRIP)["instance"]
+    assert engine.show(before)["version"] == 1 and engine.show(after)["version"] == 2
+
+    page.goto("/admin/instances?process=leave")
+    expect(page.locator(f"#instance-{before} .version")).to_have_text("v1")
+    page.check(f"#pick-{before}")
+    page.select_option("#to-version", "2")
+    page.click("#migrate-check")
+    expect(page.locator("#migration-report")).to_contain_text("全部可以迁移")
+    page.fill("#migrate-reason", "采用新时限")
+    page.click("#migrate-confirm")
+    expect(page.locator(".flash-success")).to_contain_text("迁移到第 2 版")
+    expect(page.locator(f"#instance-{before} .version")).to_have_text("v2")
+    assert engine.show(before)["version"] == 2
+    assert not [p for p in page.console_problems if "Content Security Policy" in p], page.console_problems
+
+
+def test_a_failed_instance_is_retried_after_a_fix_is_uploaded_and_it_is_migrated(admin_page, site, tmp_path):
+    page, engine = admin_page, site.engine
+    folder = tmp_path / "script_error"
+    shutil.copytree(FIXTURES / "script_error", folder)
+    bpmn = folder / "script_error.bpmn"
+    [v1] = engine.deploy([folder], "admin")
+    failed = engine.start(v1.key, CLERK, {})["instance"]
+    with pytest.raises(InstanceFailed):
+        engine.complete(open_task(engine, failed, "enter")["id"], CLERK, {"total": 5, "people": 0})
+
+    page.goto("/admin/instances?state=failed")
+    expect(page.locator(f"#error-{failed}")).to_contain_text("division by zero")
+    page.click(f"#retry-{failed}")
+    expect(page.locator(".flash-error")).to_contain_text("重试后仍然出错")
+
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace(
+        "per_person = total / people", "per_person = total / people if people else total"), encoding="utf-8")
+    page.goto("/admin/definitions")
+    page.set_input_files("#upload-files", str(bpmn))
+    page.fill("#upload-note", "人数为零时按总额计")
+    page.click("#upload-submit")
+    expect(page.locator(".flash-success")).to_contain_text("已部署 script_error 第 2 版")
+    expect(page.locator("#def-script_error tr[data-version='2'] .note")).to_have_text("人数为零时按总额计")
+
+    page.goto("/admin/instances?process=script_error")
+    page.check(f"#pick-{failed}")
+    page.select_option("#to-version", "2")
+    page.click("#migrate-check")
+    page.fill("#migrate-reason", "修正分摊脚本")
+    page.click("#migrate-confirm")
+    expect(page.locator(f"#instance-{failed} .version")).to_have_text("v2")
+    page.click(f"#retry-{failed}")
+    expect(page.locator(".flash-success")).to_contain_text(f"流程实例 {failed} 已重试")
+    shown = engine.show(failed)
+    assert shown["state"] == "running" and shown["data"]["per_person"] == 5
