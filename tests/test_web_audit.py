@@ -176,7 +176,13 @@ def test_the_step_through_opens_at_the_last_event_and_refuses_an_event_of_anothe
 
 def test_viewing_a_classified_instance_is_recorded(engine, web):
     instance_id = start(engine, classification="秘密")
+    plain = start(engine, title="不涉密的请示")
     client = web(AUDITOR)
+    if "classified" in engine.instances()[0]:  # the list marks classified instances (engine.queries)
+        listing = html(client.get("/audit"))
+        assert listing.xpath(f'//tr[@data-instance="{instance_id}"]//span[contains(@class, "tag-classified")]')
+        assert not listing.xpath(f'//tr[@data-instance="{plain}"]//span[contains(@class, "tag-classified")]')
+    assert [e for e in engine.show(instance_id)["events"] if e["action"] == "view_classified"] == []
     assert client.get(f"/audit/instances/{instance_id}").status_code == 200
     views = [e for e in engine.show(instance_id)["events"] if e["action"] == "view_classified"]
     assert [(e["actor"], e["data"]["classification"]) for e in views] == [(AUDITOR, "秘密")]
