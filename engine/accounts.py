@@ -9,6 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, insert, select, update
 
+from .clock import local_iso
 from .errors import InvalidInput, NotFound
 from .models import ApiToken, User
 
@@ -53,6 +54,13 @@ def token_owner(conn, token: str, now: datetime) -> str | None:
         return None
     conn.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
     return row.username
+
+
+def tokens(conn, username: str) -> list[dict]:
+    rows = conn.execute(select(ApiToken.label, ApiToken.created_at, ApiToken.last_used_at)
+                        .where(ApiToken.username == username, ApiToken.revoked_at.is_(None)).order_by(ApiToken.id))
+    return [{"label": r.label, "created_at": local_iso(r.created_at), "last_used_at": local_iso(r.last_used_at)}
+            for r in rows]
 
 
 def revoke_token(conn, username: str, label: str, now: datetime) -> int:

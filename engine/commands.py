@@ -424,6 +424,11 @@ class Engine(InstanceOperations):
             audit.record(uow.conn, action="revoke_token", actor=username, at=uow.now, data={"label": label})
             return revoked
 
+    def tokens(self, username: str) -> list[dict]:
+        """A person's API tokens that are not revoked (never the tokens themselves)."""
+        with self.db.connect() as conn:
+            return accounts.tokens(conn, username)
+
     def notifications(self, username: str, unread_only: bool = False, limit: int = 50) -> list[dict]:
         with self.db.connect() as conn:
             return notify.listing(conn, username, unread_only, limit)
@@ -481,6 +486,7 @@ class Engine(InstanceOperations):
             return {"task": {**shown_task, "schema": definition.forms.get(task.form) if task.form else None,
                              "draft": task.draft or {}, "hops": task.hops, "queue": task.queue,
                              "kind": inbox.task_kind(task.assigned_by),
+                             "field_titles": _field_titles(definition),
                              "due_left": inbox.due_left(task.due_at, task.due_unit, uow.now, uow.calendar)},
                     "instance": shown, "may_act": may_act, "actions": actions,
                     "returnable": [{key: step[key] for key in ("id", "title", "completed_by", "completed_at")}
@@ -501,7 +507,7 @@ class Engine(InstanceOperations):
             withdrawable = [t["id"] for t in mine[-1:]
                             if views.withdraw_refusal(conn, t["id"], t["title"], t["state"], row) is None]
             return {"instance": shown, "actions": views.instance_actions(conn, row, viewer, shown),
-                    "withdrawable": withdrawable,
+                    "withdrawable": withdrawable, "field_titles": _field_titles(definition),
                     "diagram": views.diagram(conn, row.definition_id, row.id, live.tracked.workflow,
                                              live.open_tasks.values())}
 
@@ -516,7 +522,8 @@ class Engine(InstanceOperations):
             xml = conn.scalar(select(DefinitionVersion.source_xml).where(DefinitionVersion.id == row.definition_id))
             return {"instance": {key: shown[key] for key in ("id", "process", "version", "title", "state",
                                                              "started_at", "started_by", "ended_at", "error")},
-                    "xml": xml, "events": views.timeline(shown["events"])}
+                    "xml": xml, "events": views.timeline(shown["events"]),
+                    "field_titles": _field_titles(self._definitions.get(conn, row.definition_id))}
 
     def _shown(self, conn, instance_id: int) -> dict:
         with Session(bind=conn) as session:
@@ -659,6 +666,14 @@ class Engine(InstanceOperations):
             spec = self._definitions.get(conn, definition_id).compiled.spec.task_specs.get(task_name)
             return taskindex.spec_properties(spec).get("limitName") if spec is not None else None
         return limit_name
+
+
+def _field_titles(definition: Definition) -> dict[str, str]:
+    """The titles of the data fields, from the start form first and then every task form of the version."""
+    start = definition.properties.get("start_form")
+    ordered = ([definition.forms[start]] if start in definition.forms else []) + \
+        [schema for name, schema in sorted(definition.forms.items()) if name != start]
+    return forms.field_titles(ordered)
 
 
 def _check_may_start(definition: Definition, person: directory.Profile) -> None:

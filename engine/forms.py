@@ -59,11 +59,14 @@ def validate(schema: dict, data: dict, form_name: str) -> None:
 
 
 def _field_of(error) -> str:
+    """The field's path (``decisions.0.topic`` for a field of a nested item), so a form can show the message
+    next to it."""
+    path = [str(part) for part in error.absolute_path]
     if error.validator == "required":
-        return error.message.split("'")[1]
-    if error.validator == "additionalProperties":
-        return ", ".join(sorted(set(error.instance) - set(error.schema.get("properties", {}))))
-    return ".".join(str(part) for part in error.absolute_path)
+        path.append(error.message.split("'")[1])
+    elif error.validator == "additionalProperties":
+        path.append(", ".join(sorted(set(error.instance) - set(error.schema.get("properties", {})))))
+    return ".".join(path)
 
 
 def _message(error) -> str:
@@ -79,3 +82,13 @@ def with_all_fields(schema: dict, data: dict) -> dict:
     """The submitted data with every field of the form present (None where left empty), so conditions
     and scripts can name any field of the form."""
     return {**{name: None for name in schema.get("properties", {})}, **data}
+
+
+def field_titles(schemas) -> dict[str, str]:
+    """Each field's title (its ``title`` in the form), over all the given form schemas; first one wins."""
+    titles: dict[str, str] = {}
+    for schema in schemas:
+        for name, field in (schema.get("properties") or {}).items():
+            if isinstance(field, dict) and field.get("title"):
+                titles.setdefault(name, field["title"])
+    return titles

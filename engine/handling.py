@@ -39,9 +39,14 @@ def acting(uow, task, actor: str) -> str | None:
 
 
 def claim(uow, task, row, actor: str) -> dict:
+    """Take an unassigned task of one of the actor's roles. A holder of the role who comes too late is told who
+    has it (Conflict); anyone else is refused without being told (Forbidden)."""
+    holds_role, _ = directory.may_act_on(uow.conn, actor, task.role, task.candidate_department, None, uow.now)
+    if not holds_role:
+        raise Forbidden(f"任务「{task.title}」不是您的角色的任务 / task {task.id} is for the role {task.role}, "
+                        f"which {actor} does not hold")
     if task.assignee is not None:
         raise Conflict(f"任务「{task.title}」已由 {task.assignee} 认领 / task {task.id} is already with {task.assignee}")
-    acting(uow, task, actor)
     _hand(uow, task, row, assignee=actor, assigned_by=CLAIM)
     audit.record(uow.conn, action="claim", actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
                  data={"task": task.name, "title": task.title})

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from .access import is_classified
 from .clock import local_iso
 from .errors import NotFound
 from .models import Absence, AuditEvent, DefinitionVersion, Instance, TaskIndex, UserRole
@@ -83,4 +84,5 @@ def event_dict(event: AuditEvent) -> dict:
 def _instance_dict(instance: Instance, version: int) -> dict:
     return {"id": instance.id, "process": instance.process_key, "version": version, "title": instance.title,
             "state": instance.state, "started_at": local_iso(instance.started_at),
-            "started_by": instance.started_by, "ended_at": local_iso(instance.ended_at), "error": instance.error}
+            "started_by": instance.started_by, "ended_at": local_iso(instance.ended_at), "error": instance.error,
+            "classified": is_classified(instance.data)}

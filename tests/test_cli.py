@@ -193,4 +193,4 @@ def test_the_task_actions_from_the_command_line(govflow):
     assert govflow("urge", str(instance), "--as", "liu_civil")["notified"] == ["zheng_clerk"]
     assert [n["kind"] for n in govflow("notifications", "--as", "zheng_clerk")][:2] == ["urged", "returned"]
     code, error, stderr = govflow("claim", str(returned["tasks"][0]["id"]), "--as", "he_commerce", ok=False)
-    assert error["error"] == "conflict" and stderr.startswith("govflow: ")
+    assert error["error"] == "forbidden" and stderr.startswith("govflow: ")
