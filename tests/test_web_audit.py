@@ -188,6 +188,9 @@ def test_viewing_a_classified_instance_is_recorded(engine, web):
     assert [(e["actor"], e["data"]["classification"]) for e in views] == [(AUDITOR, "秘密")]
     page = html(client.get(f"/audit/instances/{instance_id}"))
     assert "查阅了涉密文件" in " ".join(page.xpath('//ol[@id="audit-timeline"]//text()'))
+    # a replay is one more view, recorded once
+    assert "重放一致" in text(client.post(f"/audit/instances/{instance_id}/replay"))
+    assert len([e for e in engine.show(instance_id)["events"] if e["action"] == "view_classified"]) == 3
 
 
 def test_replay_says_consistent_then_names_the_event_where_it_parts(engine, web):

@@ -21,9 +21,8 @@ from datetime import date, datetime, time, timedelta
 
 from flask import Blueprint, Response, abort, g, render_template, request
 
-from engine import reports as engine_reports
+from engine import eventlog, reports as engine_reports
 from engine.clock import LOCAL_ZONE
-from engine import eventlog
 
 from .app import engine
 from .i18n import gettext as _
@@ -93,11 +92,16 @@ def _period(errors: list[str]) -> Period:
     return period
 
 
+def _process_titles() -> dict[str, str]:
+    """Each procedure's title (of its latest version), read once per request."""
+    if "audit_titles" not in g:
+        g.audit_titles = {d["key"]: d.get("title") or d["key"] for d in engine().definitions()}
+    return g.audit_titles
+
+
 def _procedures() -> list[dict]:
     """The procedures to filter by: each family (e.g. 发文签发, every district's variant) then its variants."""
-    titles: dict[str, str] = {}
-    for definition in engine().definitions():
-        titles[definition["key"]] = definition.get("title") or definition["key"]
+    titles = _process_titles()
     families: dict[str, list[str]] = {}
     for key in sorted(titles):
         families.setdefault(key.split(".")[0], []).append(key)
@@ -119,10 +123,6 @@ def _chosen_process(choices: list[dict]) -> str:
 
 def _in_family(key: str, process: str) -> bool:
     return not process or key == process or key.startswith(process + ".")
-
-
-def _process_titles() -> dict[str, str]:
-    return {d["key"]: d.get("title") or d["key"] for d in engine().definitions()}
 
 
 # --- the instances list, verifying the chain --------------------------------------------------------
@@ -179,12 +179,12 @@ def instance(instance_id: int):
 @bp.post("/instances/<int:instance_id>/replay")
 def replay(instance_id: int):
     """Rebuild the instance from its audit trail and compare (reads only); the page shows the verdict."""
-    engine().timeline(instance_id, me())  # the 403/404 of the page itself, before any work
-    return _render_instance(instance_id, replayed=engine().replay(instance_id))
+    return _render_instance(instance_id, replay=True)
 
 
-def _render_instance(instance_id: int, replayed: dict | None = None):
-    timeline = engine().timeline(instance_id, me())
+def _render_instance(instance_id: int, replay: bool = False):
+    timeline = engine().timeline(instance_id, me())  # Forbidden/NotFound first; a classified view is recorded once
+    replayed = engine().replay(instance_id) if replay else None
     events = timeline["events"]
     if not events:
         abort(404)
