@@ -206,3 +206,18 @@ def test_a_failed_instance_is_retried_after_a_fix_is_uploaded_and_it_is_migrated
     expect(page.locator(".flash-success")).to_contain_text(f"流程实例 {failed} 已重试")
     shown = engine.show(failed)
     assert shown["state"] == "running" and shown["data"]["per_person"] == 5
+
+
+def test_a_version_diagram_and_the_decision_tables_editor(admin_page, site):
+    page, engine = admin_page, site.engine
+    page.goto("/admin/definitions/leave/1")
+    expect(page.locator("#diagram [data-element-id='mayor_approval']")).to_have_count(1)
+    page.click("#edit-dmn")
+    expect(page.locator("body[data-dmn-ready='leave_route.dmn']")).to_have_count(1)
+    expect(page.locator("#dmn-canvas .tjs-table")).to_be_visible()
+    page.click("#dmn-save")
+    expect(page.locator("#editor-status")).to_have_text("决策表已保存到草稿")
+    draft = engine.draft("leave")
+    assert draft is not None and "leave_route" in draft["dmn"]["leave_route.dmn"]
+    engine.discard_draft("leave", "admin")
+    assert not [p for p in page.console_problems if "Content Security Policy" in p], page.console_problems
