@@ -202,7 +202,7 @@ class Engine(InstanceOperations):
             live = LiveInstance(row, TrackedWorkflow.start(definition.compiled, self._script_engine(uow, row.id)))
             initial = {**initial, "instance_id": row.id}
             event = outcomes.event("start", actor, process=process_key, version=definition.version, data=data,
-                           initial=initial)
+                                   initial=initial)
             failure = self._advance(uow, live, definition, lambda: steps.start(live.tracked.workflow, initial), event,
                                     sent_by=actor)
             result = outcomes.result(live)
@@ -238,7 +238,7 @@ class Engine(InstanceOperations):
                 steps.complete(live.tracked.workflow, spiff_task, fields, actor, uow.now.isoformat(), signers)
 
             event = outcomes.event("complete", actor, task_id=task.id, on_behalf_of=on_behalf_of, task=task.name,
-                           title=task.title, spiff_task=task.spiff_task_id, data=data, signers=signers)
+                                   title=task.title, spiff_task=task.spiff_task_id, data=data, signers=signers)
             failure = self._advance(uow, live, definition, step, event, completions={task.id: (actor, made_at)},
                                     sent_by=actor)
             result = outcomes.result(live)
@@ -266,7 +266,8 @@ class Engine(InstanceOperations):
                 def step():
                     steps.fire_timers(live.tracked.workflow)
 
-                failure = self._advance(uow, live, definition, step, outcomes.event("timer_fired", SYSTEM, timers=names))
+                event = outcomes.event("timer_fired", SYSTEM, timers=names)
+                failure = self._advance(uow, live, definition, step, event)
                 result = outcomes.result(live)
             outcomes.raise_if_failed(result, failure)
             return {"instance": instance_id, "timers": names, "result": "fired"}
@@ -319,13 +320,14 @@ class Engine(InstanceOperations):
                                    [{"field": "to_task", "message": "请选择之前的步骤 / choose an earlier step"}])
             round_ = target["round"] + 1
             event = outcomes.event("return", actor, task_id=task.id, on_behalf_of=on_behalf_of, task=task.name,
-                           title=task.title, to_task=target["id"], to_step=target["name"], to_title=target["title"],
-                           to_spiff_task=target["spiff_task_id"], to_user=target["completed_by"], reason=reason,
-                           round=round_)
+                                   title=task.title, to_task=target["id"], to_step=target["name"],
+                                   to_title=target["title"], to_spiff_task=target["spiff_task_id"],
+                                   to_user=target["completed_by"], reason=reason, round=round_)
             reopened = {target["spiff_task_id"]: {
                 "assignee": target["completed_by"], "assigned_by": "returned", "round": round_,
                 "draft": views.submitted(conn, target["id"]), "notice": notify.RETURNED,
-                "message": f"{actor} 将「{row.title}」退回到「{target['title']}」，请重新办理：{reason}"}}
+                "message": f"{notify.name(conn, actor)} 将「{row.title}」退回到「{target['title']}」，请重新办理："
+                           f"{reason}"}}
             failure = self._reset(uow, live, definition, target["spiff_task_id"], event, reopened, "returned")
             result = outcomes.result(live)
         return outcomes.raise_if_failed(result, failure)
@@ -348,7 +350,7 @@ class Engine(InstanceOperations):
                 raise Conflict(f"步骤「{task.title}」已不能撤回 / step '{task.title}' can no longer be withdrawn")
             waiting = [row_["assignee"] for row_ in live.open_tasks.values()]
             event = outcomes.event("withdraw", actor, task_id=task.id, task=task.name, title=task.title,
-                           spiff_task=task.spiff_task_id, reason=reason, round=task.round + 1)
+                                   spiff_task=task.spiff_task_id, reason=reason, round=task.round + 1)
             reopened = {task.spiff_task_id: {
                 "assignee": actor, "assigned_by": "withdrawn", "round": task.round + 1,
                 "draft": views.submitted(conn, task.id), "notice": notify.NEW_TASK,
@@ -356,7 +358,7 @@ class Engine(InstanceOperations):
             failure = self._reset(uow, live, definition, task.spiff_task_id, event, reopened, "withdrawn")
             still_open = {row_["assignee"] for row_ in live.open_tasks.values()}
             notify.send(uow, [name for name in waiting if name not in still_open and name != actor],
-                        notify.WITHDRAWN, f"{actor} 撤回了「{row.title}」的「{task.title}」：{reason}",
+                        notify.WITHDRAWN, f"{notify.name(conn, actor)} 撤回了「{row.title}」的「{task.title}」：{reason}",
                         instance_id=row.id)
             result = outcomes.result(live)
         return outcomes.raise_if_failed(result, failure)

@@ -69,7 +69,8 @@ def transfer(uow, task, row, actor: str, to_user: str, reason: str) -> dict:
     _check_person(uow, to_user, task)
     _hand(uow, task, row, assignee=to_user, assigned_by=TRANSFER)
     _record(uow, "transfer", task, row, actor, on_behalf_of, reason, to=to_user)
-    notify.send(uow, [to_user], notify.TRANSFERRED, f"{actor} 将「{row.title}」的「{task.title}」转给您办理：{reason}",
+    who = notify.name(uow.conn, actor)
+    notify.send(uow, [to_user], notify.TRANSFERRED, f"{who} 将「{row.title}」的「{task.title}」转给您办理：{reason}",
                 instance_id=row.id, task_id=task.id)
     return {"task": task.id, "assignee": to_user}
 
@@ -81,7 +82,8 @@ def delegate(uow, task, row, actor: str, to_user: str, reason: str) -> dict:
     queue = [{"user": holder, "kind": DELEGATOR}, *task.queue]
     _hand(uow, task, row, assignee=to_user, assigned_by=DELEGATE, queue=queue)
     _record(uow, "delegate", task, row, actor, on_behalf_of, reason, to=to_user)
-    notify.send(uow, [to_user], notify.DELEGATED, f"{actor} 委派您办理「{row.title}」的「{task.title}」，办完后交回：{reason}",
+    who = notify.name(uow.conn, actor)
+    notify.send(uow, [to_user], notify.DELEGATED, f"{who} 委派您办理「{row.title}」的「{task.title}」，办完后交回：{reason}",
                 instance_id=row.id, task_id=task.id)
     return {"task": task.id, "assignee": to_user, "queue": queue}
 
@@ -101,7 +103,8 @@ def add_signer(uow, task, row, actor: str, signer: str, position: str, reason: s
     _hand(uow, task, row, assignee=assignee, assigned_by=assigned_by, queue=queue)
     _record(uow, "add_signer", task, row, actor, on_behalf_of, reason, to=signer, position=position)
     when = "在您之前" if position == BEFORE else f"在 {holder} 之后"
-    notify.send(uow, [signer], notify.SIGNER, f"{actor} 请您{when}签署「{row.title}」的「{task.title}」：{reason}",
+    who = notify.name(uow.conn, actor)
+    notify.send(uow, [signer], notify.SIGNER, f"{who} 请您{when}签署「{row.title}」的「{task.title}」：{reason}",
                 instance_id=row.id, task_id=task.id)
     return {"task": task.id, "assignee": assignee, "queue": queue}
 
@@ -119,7 +122,8 @@ def pass_on(uow, task, row, actor: str, on_behalf_of: str | None, data: dict) ->
                  on_behalf_of=on_behalf_of, data={"task": task.name, "title": task.title, "data": data,
                                                   "to": following["user"]})
     kind = notify.SIGNER if following["kind"] == SIGNER else notify.NEW_TASK
-    notify.send(uow, [following["user"]], kind, f"「{row.title}」的「{task.title}」已由 {actor} 办理，请您接着办理",
+    who = notify.name(uow.conn, actor)
+    notify.send(uow, [following["user"]], kind, f"「{row.title}」的「{task.title}」已由 {who} 办理，请您接着办理",
                 instance_id=row.id, task_id=task.id)
     return {"instance": row.id, "state": row.state, "error": row.error,
             "tasks": [{"id": task.id, "title": task.title, "assignee": following["user"]}]}
@@ -135,7 +139,8 @@ def _check_person(uow, username: str, task, holder: str | None = None) -> None:
 def _record(uow, action: str, task, row, actor: str, on_behalf_of: str | None, reason: str, **details) -> None:
     audit.record(uow.conn, action=action, actor=actor, at=uow.now, instance_id=row.id, task_id=task.id,
                  on_behalf_of=on_behalf_of,
-                 data={"task": task.name, "title": task.title, "from": task.assignee, "reason": outcomes.required_reason(reason),
+                 data={"task": task.name, "title": task.title, "from": task.assignee,
+                       "reason": outcomes.required_reason(reason),
                        **details})
 
 

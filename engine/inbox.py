@@ -30,7 +30,8 @@ _HOLDS_ROLE = (select(UserRole.id)
                .exists())
 _TASK_COLUMNS = (TaskIndex.id, TaskIndex.instance_id, TaskIndex.process_key, TaskIndex.name, TaskIndex.title,
                  TaskIndex.assignee, TaskIndex.role, TaskIndex.state, TaskIndex.created_at, TaskIndex.due_at,
-                 TaskIndex.due_note, TaskIndex.due_unit, TaskIndex.sent_by, TaskIndex.completed_at, TaskIndex.completed_by,
+                 TaskIndex.due_note, TaskIndex.due_unit, TaskIndex.sent_by, TaskIndex.completed_at,
+                 TaskIndex.completed_by,
                  TaskIndex.assigned_by, TaskIndex.round, Instance.title.label("instance_title"))
 _PROCESS_TITLES = (select(DefinitionVersion.process_key, DefinitionVersion.properties)
                    .order_by(DefinitionVersion.process_key, DefinitionVersion.version))

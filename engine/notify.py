@@ -25,8 +25,14 @@ SUBJECTS = {NEW_TASK: "新待办", URGED: "催办", RETURNED: "退回", OVERDUE:
             DELEGATED: "委派", TRANSFERRED: "转办", SIGNER: "加签", WITHDRAWN: "撤回"}
 
 _INSERT = insert(Notification)
+_DISPLAY_NAME = select(User.display_name).where(User.username == bindparam("username"))
 _EMAILS = select(User.username, User.email).where(User.username.in_(bindparam("users", expanding=True)),
                                                   User.email.is_not(None), User.active.is_(True))
+
+
+def name(conn, username: str) -> str:
+    """How a notice names a person: their display name, else their username."""
+    return conn.scalar(_DISPLAY_NAME, {"username": username}) or username
 
 
 @dataclass(frozen=True)

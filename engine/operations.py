@@ -107,7 +107,8 @@ class InstanceOperations:
                 uow.conn.execute(update(Instance).where(Instance.id == row.id).values(definition_id=target.id))
                 from_version = self._definitions.get(uow.conn, row.definition_id).version
                 row.definition_id = target.id
-                event = outcomes.event("migrate", actor, reason=reason, from_version=from_version, to_version=target.version)
+                event = outcomes.event("migrate", actor, reason=reason, from_version=from_version,
+                                       to_version=target.version)
                 self._advance(uow, live, target, workflow.do_engine_steps, event, sent_by=actor, keep_state=True)
             return report
 

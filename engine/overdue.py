@@ -10,7 +10,8 @@ from .models import Instance, TaskIndex
 from .sharing import role_holders
 
 _DUE_UNFLAGGED = (select(TaskIndex.id, TaskIndex.instance_id, TaskIndex.title, TaskIndex.name, TaskIndex.assignee,
-                         TaskIndex.role, TaskIndex.candidate_department, TaskIndex.due_at, Instance.title.label("instance_title"))
+                         TaskIndex.role, TaskIndex.candidate_department, TaskIndex.due_at,
+                         Instance.title.label("instance_title"))
                   .join(Instance, Instance.id == TaskIndex.instance_id)
                   .where(TaskIndex.state == "open", TaskIndex.due_at <= bindparam("now"),
                          TaskIndex.overdue_notified_at.is_(None), Instance.state == "running")

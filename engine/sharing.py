@@ -39,7 +39,8 @@ def copy_to(uow, instance_id: int, actor: str, recipients: list[str], note: str)
     audit.record(uow.conn, action="copy", actor=actor, at=uow.now, instance_id=instance_id,
                  data={"recipients": wanted, "note": note, "copies": ids})
     title = _title(uow.conn, instance_id)
-    notify.send(uow, wanted, notify.COPIED, f"{actor} 抄送给您「{title}」" + (f"：{note}" if note else ""),
+    who = notify.name(uow.conn, actor)
+    notify.send(uow, wanted, notify.COPIED, f"{who} 抄送给您「{title}」" + (f"：{note}" if note else ""),
                 instance_id=instance_id)
     return [{"id": copy_id, "instance": instance_id, "recipient": name, "sent_by": actor,
              "sent_at": local_iso(uow.now), "note": note, "read_at": None} for copy_id, name in zip(ids, wanted)]
@@ -88,7 +89,8 @@ def urge(uow, instance_id: int, actor: str, note: str) -> list[str]:
     audit.record(uow.conn, action="urge", actor=actor, at=uow.now, instance_id=instance_id,
                  data={"note": note, "notified": people, "tasks": [row.id for row in waiting]})
     title = _title(uow.conn, instance_id)
-    return notify.send(uow, people, notify.URGED, f"{actor} 催办「{title}」" + (f"：{note}" if note else ""),
+    who = notify.name(uow.conn, actor)
+    return notify.send(uow, people, notify.URGED, f"{who} 催办「{title}」" + (f"：{note}" if note else ""),
                        instance_id=instance_id)
 
 
