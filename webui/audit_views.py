@@ -268,8 +268,8 @@ def reports():
     limits = [limit for limit in result["limits"] if not missed_only or limit["status"] in MISSED]
     charts = {
         "procedures": bar_chart([titles.get(r["process"], r["process"]) for r in result["procedures"]],
-                                [("started", _("发起"), [r["started"] for r in result["procedures"]]),
-                                 ("finished", _("办结"), [r["finished"] for r in result["procedures"]])]),
+                                [("started", _("已发起"), [r["started"] for r in result["procedures"]]),
+                                 ("finished", _("已办结"), [r["finished"] for r in result["procedures"]])]),
         "steps": bar_chart([f'{r["step"]}' for r in result["steps"]],
                            [("median", _("中位数"), [r["median_minutes"] for r in result["steps"]]),
                             ("p90", "P90", [r["p90_minutes"] for r in result["steps"]])], duration),

@@ -133,6 +133,7 @@ EN: dict[str, str] = {
     "调整了工作日": "changed the working-day calendar", "调整了值班表": "changed the duty roster", "忽略了": "ignored",
     "统计期间（按发起时间）：{start} 至 {end}，数据截至 {at}": "Instances started from {start} to {end}, figures as of {at}",
     "最早": "the first", "今天": "today", "涉密": "Classified", "查阅将记入审计记录": "Each view is recorded",
+    "已发起": "Started", "操作类型": "Action",
     "时限明细只看未按时": "Only missed limits in the details", "统计": "Show", "图表": "Charts",
     "各流程发起与办结（件）": "Started and finished per procedure", "时限执行情况（项）": "Time limits",
     "各步骤用时（中位数与 P90）": "Time per step (median and p90)", "中位数": "Median",
