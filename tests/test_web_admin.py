@@ -3,7 +3,6 @@ only admins (anyone else gets the 403 page and nothing changes), the CSRF token 
 instance operations, a migration that must be refused (the report shown, nothing moved), deployment by upload
 (version 2 with its note), and the editor's validate / draft / deploy calls."""
 import io
-import json
 import re
 import shutil
 
