@@ -36,7 +36,11 @@ def test_the_settings_page_makes_a_token_shown_once(web, web_app):
     token = re.search(r'id="new-token">([^<]+)<', page).group(1)
     me = web_app.test_client().get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert me.get_json()["username"] == FILER
-    assert token not in client.get("/settings").get_data(as_text=True)
+    listed = client.get("/settings").get_data(as_text=True)
+    assert token not in listed and "统计脚本" in listed
+    client.post("/settings", {"label": "统计脚本", "action": "revoke"})
+    assert web_app.test_client().get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert "没有这个令牌" in client.post("/settings", {"label": "统计脚本", "action": "revoke"}).get_data(as_text=True)
 
 
 def test_start_inbox_task_and_complete_over_the_api(engine, web_app):

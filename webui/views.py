@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from flask import (Blueprint, Response, abort, flash, g, redirect, render_template, request, session, url_for)
 
-from engine.errors import Conflict, GovflowError, InvalidInput
+from engine.errors import Conflict, GovflowError, InvalidInput, NotFound
 
 from . import formfields
 from .app import engine
@@ -201,7 +201,8 @@ def _render_task(view: dict, submitted=None, err: InvalidInput | None = None, st
         general.append(err.message)
     instance = view["instance"]
     return render_template("task.html", view=view, task=task, instance=instance, fields=fields,
-                           general_errors=general, labels=_labels(instance, task.get("schema"), view.get("field_titles")),
+                           general_errors=general, labels=_labels(instance, task.get("schema"),
+                                                        view.get("field_titles") or task.get("field_titles")),
                            users=_users(), emergency=instance.get("process") == EMERGENCY), status
 
 
@@ -396,9 +397,9 @@ def settings():
                 flash(_("已撤销令牌「{label}」", label=label), "success")
             else:
                 token = engine().issue_token(me(), label)
-        except (InvalidInput, Conflict) as err:
+        except (InvalidInput, Conflict, NotFound) as err:
             flash(pick(err.message), "error")
-    tokens = engine().tokens(me()) if hasattr(engine(), "tokens") else None
+    tokens = engine().tokens(me())
     return render_template("settings.html", token=token, tokens=tokens)
 
 
