@@ -341,7 +341,8 @@ def test_the_roster_is_kept_and_the_worker_hands_over_through_the_cli(govflow):
 
     [task] = govflow("start", "duty_task", "--as", CLERK)["tasks"]
     assert task["assignee"] == FENG
-    assert govflow("--now", "2026-06-01T17:29:00+08:00", "worker", "--once") == {"timers": [], "handovers": []}
+    assert govflow("--now", "2026-06-01T17:29:00+08:00", "worker", "--once") == {"timers": [], "handovers": [],
+                                                                                "overdue": []}
     passed = govflow("--now", "2026-06-01T17:30:00+08:00", "worker", "--once")
     assert passed["timers"] == []
     assert [(m["task"], m["from"], m["to"]) for m in passed["handovers"]] == [(task["id"], FENG, QIN)]
