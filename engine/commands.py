@@ -31,7 +31,7 @@ from .clock import Clock
 from .db import connect, database_url, migrate, write_transaction
 from .errors import Conflict, Forbidden, GovflowError, InvalidInput
 from .models import DefinitionVersion, Timer
-from .operations import InstanceOperations
+from .operations import InstanceOperations, check_admin
 from .scripting import RestrictedScriptEngine, UnsafeExpression
 from .store import CONFLICT_MESSAGE, Definition, DefinitionCache, InstanceCache, LiveInstance
 
@@ -143,6 +143,7 @@ class Engine(InstanceOperations):
 
     def save_draft(self, key: str, xml: str, actor: str, dmn: dict | None = None, forms: dict | None = None) -> dict:
         with self.unit_of_work() as uow:
+            check_admin(uow.conn, actor)
             saved = designer.save_draft(uow.session, key, xml, dmn, forms, actor, uow.now)
             audit.record(uow.session, action="save_draft", actor=actor, at=uow.now,
                          data={"key": key, "base_version": saved["base_version"]})
@@ -154,6 +155,7 @@ class Engine(InstanceOperations):
 
     def discard_draft(self, key: str, actor: str) -> bool:
         with self.unit_of_work() as uow:
+            check_admin(uow.conn, actor)
             discarded = designer.discard_draft(uow.session, key)
             if discarded:
                 audit.record(uow.session, action="discard_draft", actor=actor, at=uow.now, data={"key": key})
@@ -172,9 +174,11 @@ class Engine(InstanceOperations):
         with self.unit_of_work() as uow:
             return designer.deploy(uow.session, key, xml, dmn, forms, actor, uow.now, note)
 
-    def run_draft_scenarios(self, key: str, xml: str, processes: Path, directory_document: dict,
+    def run_draft_scenarios(self, key: str, xml: str, actor: str, processes: Path, directory_document: dict,
                             dmn: dict | None = None, forms: dict | None = None) -> list[dict]:
-        """The procedure's scenario fixtures run against a draft, each in a throw-away database."""
+        """The procedure's scenario fixtures run against a draft (admins), each in a throw-away database."""
+        with self.db.connect() as conn:
+            check_admin(conn, actor)
         return designer.run_scenarios(key, xml, dmn, forms, directory_document, processes, Engine)
 
     # --- running instances --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def test_a_draft_is_kept_validated_and_deployed_as_the_next_version(engine):
     assert v1["version"] == 1 and v1["instances"] == {}
     changed = xml.replace('name="请假报备"', 'name="请假报备（修订）"', 1)
     assert changed != xml
-    draft = engine.save_draft(KEY, changed, "zheng_clerk")
+    draft = engine.save_draft(KEY, changed, ADMIN)
     assert draft["base_version"] == 1 and engine.draft(KEY)["xml"] == changed
     assert engine.validate_model(KEY, changed, "zheng_clerk")["valid"] is True
 
@@ -45,19 +45,26 @@ def test_validation_names_each_problem_with_its_element(engine):
     assert engine.validate_model(KEY, "<not xml", "zheng_clerk")["valid"] is False
 
 
-def test_only_admins_deploy_and_a_refusal_changes_nothing(engine):
+def test_only_admins_keep_drafts_run_them_and_deploy_and_a_refusal_changes_nothing(engine):
+    xml = leave_xml(engine).replace("请假报备", "请假", 1)
     before = snapshot(engine)
     with pytest.raises(Forbidden):
-        engine.deploy_model(KEY, leave_xml(engine).replace("请假报备", "请假", 1), "zheng_clerk", "x")
+        engine.deploy_model(KEY, xml, "zheng_clerk", "x")
+    with pytest.raises(Forbidden):
+        engine.save_draft(KEY, xml, "zheng_clerk")
+    with pytest.raises(Forbidden):
+        engine.discard_draft(KEY, "zheng_clerk")
+    with pytest.raises(Forbidden):
+        engine.run_draft_scenarios(KEY, xml, "zheng_clerk", PROCESSES, DIRECTORY)
     assert snapshot(engine) == before
 
 
 def test_the_procedures_scenarios_run_against_a_draft(engine):
     xml = leave_xml(engine)
-    results = engine.run_draft_scenarios(KEY, xml, PROCESSES, DIRECTORY)
+    results = engine.run_draft_scenarios(KEY, xml, ADMIN, PROCESSES, DIRECTORY)
     assert results and all(r["passed"] for r in results)
     renamed = xml.replace("vice_approval", "vice_check")  # a valid draft the scenarios no longer fit
     assert renamed != xml
-    after = engine.run_draft_scenarios(KEY, renamed, PROCESSES, DIRECTORY)
+    after = engine.run_draft_scenarios(KEY, renamed, ADMIN, PROCESSES, DIRECTORY)
     assert [r["source"] for r in after] == [r["source"] for r in results]
     assert any(not r["passed"] for r in after) and all(r["failures"] for r in after if not r["passed"])

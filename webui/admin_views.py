@@ -365,7 +365,7 @@ def editor_scenarios(key: str):
     try:
         body = _payload()
         document = json.loads(DEMO_DIRECTORY.read_text(encoding="utf-8"))
-        results = engine().run_draft_scenarios(key, body["xml"], PROCESSES, document, dmn=body.get("dmn"))
+        results = engine().run_draft_scenarios(key, body["xml"], me(), PROCESSES, document, dmn=body.get("dmn"))
     except GovflowError as err:
         return _json_error(err)
     return jsonify({"results": [{"name": r.get("name"), "source": r.get("source"), "passed": bool(r.get("passed")),
