@@ -9,85 +9,40 @@ on version 2; migrate the first from 1 to 2 (check report, then confirm); a fail
 was uploaded and the instance migrated to it. Screenshot: tests/artifacts/admin_editor.png."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import threading
-from pathlib import Path
 
 import pytest
 
-from engine import directory
-from engine.clock import Clock, parse_instant
-from engine.commands import Engine
 from engine.errors import InstanceFailed
 
-from .conftest import DIRECTORY, PROCESSES, START
+from . import browser as shared
+from .browser import browser_fixture, expect, requires_chromium, shot  # noqa: F401  (browser_fixture: a fixture)
 from .helpers import CLERK, FIXTURES, open_task
 from .test_cli import TRIP
 
-playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = os.environ.get("GOVFLOW_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (GOVFLOW_CHROMIUM)")
-expect = playwright.expect
+pytestmark = requires_chromium
 FILER = "liu_civil"
 
 
 @pytest.fixture(scope="module")
 def site(sqlite_template, tmp_path_factory):
-    from werkzeug.serving import make_server
-
-    from webui.app import create_app
-
-    folder = tmp_path_factory.mktemp("browser_admin")
-    shutil.copy(sqlite_template, folder / "govflow.db")
-    clock = Clock(parse_instant(START))
-    engine = Engine(f"sqlite:///{folder / 'govflow.db'}", clock=clock)
-    with engine.unit_of_work() as uow:
-        directory.load(uow.session, DIRECTORY)
-    engine.deploy([PROCESSES], "admin")
-    app = create_app(engine, {"SECRET_KEY": "browser-tests", "GOVFLOW_VAR": str(folder / "var")})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield type("Site", (), {"url": f"http://127.0.0.1:{server.server_port}", "engine": engine, "folder": folder})
-    server.shutdown()
-    thread.join(5)
-    engine.db.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                          args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield chromium
-        chromium.close()
+    with shared.served(sqlite_template, tmp_path_factory.mktemp("browser_admin")) as served:
+        yield served
 
 
 @pytest.fixture
 def admin_page(browser, site):
-    context = browser.new_context(base_url=site.url, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                  viewport={"width": 1440, "height": 1000})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
     problems = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto("/login")
-    page.fill("#username", "admin")
-    page.fill("#password", "demo")
-    page.click("#login-submit")
-    expect(page).to_have_url(re.compile(r"/inbox$"))
+
+    def watch(page):
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+
+    context, page = shared.signed_in_page(browser, site, "admin", viewport=(1440, 1000), watch=watch)
     page.console_problems = problems
     yield page
     context.close()
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
 def selected(page) -> list[str]:

@@ -10,65 +10,23 @@ under the Content-Security-Policy. A screenshot goes to tests/artifacts/audit_st
 Set GOVFLOW_CHROMIUM to use another Chromium binary (never ``playwright install``)."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import threading
-from pathlib import Path
 
 import pytest
 
-from engine import directory
-from engine.clock import Clock, parse_instant
-from engine.commands import Engine
-
-from .conftest import DIRECTORY, PROCESSES, START
+from . import browser as shared
+from .browser import browser_fixture, expect, requires_chromium, shot  # noqa: F401  (browser_fixture: a fixture)
 from .test_document_incoming import REGISTER
 from .test_replay import worked
 
-playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = os.environ.get("GOVFLOW_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 AUDITOR = "shen_auditor"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (GOVFLOW_CHROMIUM)")
-expect = playwright.expect
-
-
-class Site:
-    def __init__(self, url: str, engine: Engine, clock: Clock):
-        self.url, self.engine, self.clock = url, engine, clock
+pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")
 def site(sqlite_template, tmp_path_factory):
-    from werkzeug.serving import make_server
-
-    from webui.app import create_app
-
-    folder = tmp_path_factory.mktemp("browser_audit")
-    shutil.copy(sqlite_template, folder / "govflow.db")
-    clock = Clock(parse_instant(START))
-    engine = Engine(f"sqlite:///{folder / 'govflow.db'}", clock=clock)
-    with engine.unit_of_work() as uow:
-        directory.load(uow.session, DIRECTORY)
-    engine.deploy([PROCESSES], "admin")
-    app = create_app(engine, {"SECRET_KEY": "browser-tests", "GOVFLOW_VAR": str(folder / "var")})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Site(f"http://127.0.0.1:{server.server_port}", engine, clock)
-    server.shutdown()
-    thread.join(5)
-    engine.db.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                          args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield chromium
-        chromium.close()
+    with shared.served(sqlite_template, tmp_path_factory.mktemp("browser_audit")) as served:
+        yield served
 
 
 @pytest.fixture
@@ -77,30 +35,19 @@ def signed_in(browser, site):
     Content-Security-Policy refusals it logs collected in ``page.refused``."""
     contexts = []
 
-    def open_as(username: str):
-        context = browser.new_context(base_url=site.url, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                      viewport={"width": 1366, "height": 900})
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
+    def watch(page):
         page.refused = []
         page.on("console", lambda message: page.refused.append(message.text)
                 if "Content Security Policy" in message.text else None)
-        page.goto("/login")
-        page.fill("#username", username)
-        page.fill("#password", "demo")
-        page.click("#login-submit")
-        expect(page).to_have_url(re.compile(r"/inbox$"))
+
+    def open_as(username: str):
+        context, page = shared.signed_in_page(browser, site, username, watch=watch)
+        contexts.append(context)
         return page
 
     yield open_as
     for context in contexts:
         context.close()
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
 def element(page, bpmn_id: str):

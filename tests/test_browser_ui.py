@@ -7,36 +7,21 @@ the live countdown of an emergency report. Screenshots of the inbox and a task p
 Set GOVFLOW_CHROMIUM to use another Chromium binary (never ``playwright install``)."""
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import threading
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from engine import directory
-from engine.clock import Clock, parse_instant
-from engine.commands import Engine
-
-from .conftest import DIRECTORY, PROCESSES, START
+from . import browser as shared
+from .browser import browser_fixture, expect, requires_chromium, shot  # noqa: F401  (browser_fixture: a fixture)
 from .helpers import open_task
 from .test_document_incoming import CLERK, FILER, REGISTER, document
 
-playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = os.environ.get("GOVFLOW_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 MAYOR, OUTSIDER = "wang_mayor", "he_commerce"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (GOVFLOW_CHROMIUM)")
-expect = playwright.expect
+pytestmark = requires_chromium
 
 
-class Site:
-    def __init__(self, url: str, engine: Engine, clock: Clock):
-        self.url, self.engine, self.clock = url, engine, clock
-
+class Site(shared.Site):
     def filed(self, title: str) -> int:
         """A request filed by the civil-affairs head: waiting for the clerk to register it."""
         return self.engine.start("document_incoming", FILER, document(title=title))["instance"]
@@ -52,34 +37,8 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(sqlite_template, tmp_path_factory):
-    from werkzeug.serving import make_server
-
-    from webui.app import create_app
-
-    folder = tmp_path_factory.mktemp("browser")
-    shutil.copy(sqlite_template, folder / "govflow.db")
-    clock = Clock(parse_instant(START))
-    engine = Engine(f"sqlite:///{folder / 'govflow.db'}", clock=clock)
-    with engine.unit_of_work() as uow:
-        directory.load(uow.session, DIRECTORY)
-    engine.deploy([PROCESSES], "admin")
-    app = create_app(engine, {"SECRET_KEY": "browser-tests", "GOVFLOW_VAR": str(folder / "var")})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Site(f"http://127.0.0.1:{server.server_port}", engine, clock)
-    server.shutdown()
-    thread.join(5)
-    engine.db.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                          args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield chromium
-        chromium.close()
+    with shared.served(sqlite_template, tmp_path_factory.mktemp("browser"), Site) as served:
+        yield served
 
 
 @pytest.fixture
@@ -88,26 +47,13 @@ def signed_in(browser, site):
     contexts = []
 
     def open_as(username: str):
-        context = browser.new_context(base_url=site.url, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                      viewport={"width": 1366, "height": 900})
-        context.set_default_timeout(10_000)
+        context, page = shared.signed_in_page(browser, site, username)
         contexts.append(context)
-        page = context.new_page()
-        page.goto("/login")
-        page.fill("#username", username)
-        page.fill("#password", "demo")
-        page.click("#login-submit")
-        expect(page).to_have_url(re.compile(r"/inbox$"))
         return page
 
     yield open_as
     for context in contexts:
         context.close()
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
 def open_row(page, title: str, tab: str = "todo"):
