@@ -47,6 +47,11 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+def _period(start: str | None, end: str | None) -> tuple:
+    """The --from and --to options as instants (None where not given)."""
+    return tuple(parse_instant(text) if text else None for text in (start, end))
+
+
 def _data(text: str | None) -> dict:
     if not text:
         return {}
@@ -427,7 +432,7 @@ def audit_group():
 @pass_ctx
 def audit_export(ctx: Context, fmt, process, start, end, output):
     """The event log for process mining, as XES (IEEE 1849) or CSV."""
-    rows = ctx.engine.event_log(process, parse_instant(start) if start else None, parse_instant(end) if end else None)
+    rows = ctx.engine.event_log(process, *_period(start, end))
     output.write_bytes(eventlog.to_xes(rows) if fmt == "xes" else eventlog.to_csv(rows).encode("utf-8"))
     cases = len({row["case_id"] for row in rows})
     ctx.emit({"file": str(output), "format": fmt, "cases": cases, "events": len(rows)},
@@ -459,7 +464,7 @@ def replay(ctx: Context, instance_ids, every):
 @pass_ctx
 def audit_report(ctx: Context, process, start, end, section):
     """Instances started and finished, time per step (median, p90) and every time limit met or missed."""
-    result = ctx.engine.report(parse_instant(start) if start else None, parse_instant(end) if end else None, process)
+    result = ctx.engine.report(*_period(start, end), process)
     if section:
         click.echo(reports.to_csv(result, section), nl=False)
         return
@@ -676,8 +681,7 @@ def roster_now(ctx: Context, role):
 @pass_ctx
 def compliance(ctx: Context, process, start, end):
     """Time-limit compliance of PROCESS: every limited step met or late, per department on-time rates."""
-    report = ctx.engine.compliance(process, parse_instant(start) if start else None,
-                                   parse_instant(end) if end else None)
+    report = ctx.engine.compliance(process, *_period(start, end))
     lines = [_department_line(d) for d in report["departments"]]
     ctx.emit(report, "\n".join(lines) or "no limited steps in that period")
 
