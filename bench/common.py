@@ -220,6 +220,23 @@ def run_guarded(body) -> None:
         print("\nThe benchmark stopped early; the figures measured so far follow.")
 
 
+def run_each_database(args, schema: str, report, run, began: float) -> int:
+    """Call ``run(args, report, name, url, databases)`` for SQLite and, unless ``--skip-postgres``, for
+    PostgreSQL in ``schema`` (run_guarded around both), then print the report and the whole run's time."""
+    with postgres_schema(None if args.skip_postgres else args.postgres_url, schema) as postgres:
+        def run_all(sqlite_url: str, databases: list) -> None:
+            targets = [("SQLite", sqlite_url)]
+            if postgres is not None:
+                targets.append(("PostgreSQL", postgres))
+            for name, url in targets:
+                run(args, report, name, url, databases)
+
+        run_guarded(run_all)
+    report.print()
+    print(f"\nwhole run: {time.perf_counter() - began:.1f} s")
+    return 0
+
+
 # --- the machine ------------------------------------------------------------------------------------
 
 def package_version(package: str) -> str:

@@ -57,7 +57,7 @@ from datetime import timedelta
 
 # common first: it puts the repository root on sys.path, for the imports from engine below
 from common import (ROOT, Report, add_postgres_options, environment, load_directory, ms,
-                    postgres_schema, run_guarded, timed)
+                    run_each_database, timed)
 import sqlalchemy
 from sqlalchemy import func, insert, select, text
 
@@ -568,18 +568,7 @@ def main(argv=None) -> int:
           f"(after the first call and {args.warmup} untimed rounds); target p95 < {TARGET_MS:g} ms")
     print(f"{environment()}; clock fixed at {NOW}")
 
-    with postgres_schema(None if args.skip_postgres else args.postgres_url, SCHEMA) as postgres:
-        def run_all(sqlite_url: str, databases: list) -> None:
-            targets = [("SQLite", sqlite_url)]
-            if postgres is not None:
-                targets.append(("PostgreSQL", postgres))
-            for name, url in targets:
-                run(args, report, name, url, databases)
-
-        run_guarded(run_all)
-    report.print()
-    print(f"\nwhole run: {time.perf_counter() - began:.1f} s")
-    return 0
+    return run_each_database(args, SCHEMA, report, run, began)
 
 
 def run(args, report: Report, name: str, url: str, databases: list) -> None:

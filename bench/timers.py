@@ -28,7 +28,7 @@ from datetime import timedelta
 
 # common first: it puts the repository root on sys.path, for the imports from engine below
 from common import (FIXTURES, Report, StatementCounter, add_postgres_options, environment, load_directory,
-                    median_ms, ms, postgres_schema, run_guarded, timed)
+                    median_ms, ms, run_each_database, timed)
 from sqlalchemy import func, select, text
 
 from engine import directory
@@ -233,18 +233,7 @@ def main(argv=None) -> int:
           f"(after {args.warmup} untimed)")
     print(f"{environment()}; measured instant {NOW}")
 
-    with postgres_schema(None if args.skip_postgres else args.postgres_url, SCHEMA) as postgres:
-        def run_all(sqlite_url: str, databases: list) -> None:
-            targets = [("SQLite", sqlite_url)]
-            if postgres is not None:
-                targets.append(("PostgreSQL", postgres))
-            for name, url in targets:
-                run(args, report, name, url, databases)
-
-        run_guarded(run_all)
-    report.print()
-    print(f"\nwhole run: {time.perf_counter() - began:.1f} s")
-    return 0
+    return run_each_database(args, SCHEMA, report, run, began)
 
 
 def run(args, report: Report, name: str, url: str, databases: list) -> None:
