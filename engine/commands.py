@@ -480,14 +480,13 @@ class Engine(InstanceOperations):
             task, row = store.task_with_instance(conn, task_id)
             views.check_may_view_task(conn, task, row.id, viewer, uow.now)
             definition = self._definitions.get(conn, row.definition_id)
-            live = store.load(conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
-            uow.after_commit.append(lambda: self._instances.put(live))
+            live = self._read_live(uow, row, definition)
             steps = views.returnable(conn, live.tracked.workflow, task) if task.state == "open" else []
             withdrawable = (task.completed_by == viewer
                             and views.withdraw_refusal(conn, task.id, task.title, task.state, row) is None)
             may_act, actions = views.task_actions(conn, task, row, viewer, uow.now, steps, withdrawable)
             shown = self._shown(conn, row.id)
-            actions += views.instance_actions(conn, row, viewer, shown)
+            actions += views.instance_actions(row, viewer, shown)
             shown_task = next(t for t in shown["tasks"] if t["id"] == task.id)
             return {"task": {**shown_task, "schema": definition.forms.get(task.form) if task.form else None,
                              "draft": task.draft or {}, "hops": task.hops, "queue": task.queue,
@@ -506,13 +505,12 @@ class Engine(InstanceOperations):
             access.check_may_see(conn, instance_id, viewer, uow.now)
             row = store.instance_row(conn, instance_id)
             definition = self._definitions.get(conn, row.definition_id)
-            live = store.load(conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
-            uow.after_commit.append(lambda: self._instances.put(live))
+            live = self._read_live(uow, row, definition)
             shown = self._shown(conn, instance_id)
             mine = [t for t in shown["tasks"] if t["completed_by"] == viewer]
             withdrawable = [t["id"] for t in mine[-1:]
                             if views.withdraw_refusal(conn, t["id"], t["title"], t["state"], row) is None]
-            return {"instance": shown, "actions": views.instance_actions(conn, row, viewer, shown),
+            return {"instance": shown, "actions": views.instance_actions(row, viewer, shown),
                     "withdrawable": withdrawable, "field_titles": _field_titles(definition),
                     "diagram": views.diagram(conn, row.definition_id, row.id, live.tracked.workflow,
                                              live.open_tasks.values())}
@@ -530,6 +528,12 @@ class Engine(InstanceOperations):
                                                              "started_at", "started_by", "ended_at", "error")},
                     "xml": xml, "events": views.timeline(shown["events"]),
                     "field_titles": _field_titles(self._definitions.get(conn, row.definition_id))}
+
+    def _read_live(self, uow: UnitOfWork, row: store.InstanceRow, definition: Definition) -> LiveInstance:
+        """The live instance for a page to read; it goes back to the cache unchanged."""
+        live = store.load(uow.conn, row, definition.compiled, self._script_engine(uow, row.id), self._instances)
+        uow.after_commit.append(lambda: self._instances.put(live))
+        return live
 
     def _shown(self, conn, instance_id: int) -> dict:
         with Session(bind=conn) as session:

@@ -89,8 +89,8 @@ def diagram(conn, definition_id: int, instance_id: int, workflow, open_rows) -> 
             "active": sorted(active), "returned": sorted(returned)}
 
 
-def instance_actions(conn, row, viewer: str, shown: dict) -> list[str]:
-    """What ``viewer`` may do on the instance as a whole: copy it, urge it, withdraw their last step."""
+def instance_actions(row, viewer: str, shown: dict) -> list[str]:
+    """What ``viewer`` may do on the instance as a whole: copy it (unless classified), urge it."""
     actions = []
     if not access.is_classified(shown.get("data")):
         actions.append("copy")
