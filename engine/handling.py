@@ -55,7 +55,7 @@ def claim(uow, task, row, actor: str) -> dict:
 
 def release(uow, task, row, actor: str) -> dict:
     on_behalf_of = acting(uow, task, actor)
-    if task.assignee is None or task.role is None or task.queue:
+    if task.assigned_by != CLAIM or task.queue:
         raise Conflict(f"任务「{task.title}」不能释放：它不是从角色认领的 / task {task.id} cannot be released: "
                        "only a task claimed from its role can go back to the role")
     _hand(uow, task, row, assignee=None, assigned_by=directory.ROLE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from SpiffWorkflow.util.task import TaskState
 
-from . import access, directory, sharing, steps
+from . import access, directory, handling, sharing, steps
 from .clock import local_iso
 from .errors import Forbidden
 from .models import AuditEvent, DefinitionVersion, TaskIndex
@@ -113,7 +113,7 @@ def task_actions(conn, task, row, viewer: str, now, returnable_steps: list, with
         actions += ["complete", "transfer", "delegate", "add_signer"]
         if returnable_steps:
             actions.append("return")
-        if task.assignee is not None and task.role is not None and not task.queue:
+        if task.assigned_by == handling.CLAIM and not task.queue:
             actions.append("release")
     if withdrawable:
         actions.append("withdraw")

@@ -195,6 +195,17 @@ def test_a_role_task_is_claimed_by_one_holder_and_released_back(engine):
     assert engine.inbox(CLERK, "claimable")["total"] == 1
 
 
+def test_only_a_claimed_task_can_be_released(engine):
+    """A task the rules gave to one person (here the mayor) cannot be put back into a pool."""
+    instance_id = registered(engine)
+    review = open_task(engine, instance_id, "mayor_review")
+    assert "release" not in engine.task_view(review["id"], VICE)["actions"]
+    before = snapshot(engine)
+    with pytest.raises(Conflict):
+        engine.release(review["id"], VICE)
+    assert snapshot(engine) == before
+
+
 # --- 抄送 / 催办 / overdue / comments ------------------------------------------------------------------
 
 def test_a_copy_gives_read_only_access_and_records_the_read_receipt(engine):
