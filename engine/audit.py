@@ -13,16 +13,22 @@ import hashlib
 import json
 from datetime import date, datetime, timezone
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import Connection, bindparam, insert, select, text
 
 from .models import AuditEvent
+from .prepared import Prepared
 
-_INSERT = insert(AuditEvent)
-_LAST_HASH = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-_LAST_INSTANCE_HASH = (select(AuditEvent.instance_hash).where(AuditEvent.instance_id == bindparam("instance"))
-                       .order_by(AuditEvent.id.desc()).limit(1))
-# Per schema (one database may hold several GovFlow schemas, e.g. test runs side by side).
-_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(4719001, hashtext(current_schema()))")
+_COLUMNS = ["action", "actor", "at", "instance_id", "task_id", "on_behalf_of", "data", "hash", "instance_hash"]
+_INSERT = Prepared(insert(AuditEvent), _COLUMNS)
+# The last hash of the global chain and of the instance's chain, in one statement.
+_LAST_HASHES = Prepared(select(
+    select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1).scalar_subquery(),
+    select(AuditEvent.instance_hash).where(AuditEvent.instance_id == bindparam("instance"))
+    .order_by(AuditEvent.id.desc()).limit(1).scalar_subquery()))
+# Per schema (one database may hold several GovFlow schemas, e.g. test runs side by side). A statement of its
+# own: PostgreSQL takes a statement's snapshot before running it, so reading the last hashes in the statement
+# that waits for the lock could miss an event committed while it waited.
+_APPEND_LOCK = Prepared(text("SELECT pg_advisory_xact_lock(4719001, hashtext(current_schema()))"))
 _EVENTS = select(AuditEvent.__table__).order_by(AuditEvent.id)
 
 
@@ -31,19 +37,16 @@ def record(executor, *, action: str, actor: str, at: datetime, instance_id: int 
     """Append one event through ``executor`` (a Connection or Session in the command's transaction).
     ``data`` is copied now as plain JSON: SpiffWorkflow shares nested values between tasks, and an event must
     keep what was true when it happened, exactly as it is stored (so its hash can be checked later)."""
-    dialect = getattr(executor, "dialect", None) or executor.get_bind().dialect
-    if dialect.name == "postgresql":
-        executor.execute(_APPEND_LOCK)
+    conn = executor if isinstance(executor, Connection) else executor.connection()
+    if conn.dialect.name == "postgresql":
+        _APPEND_LOCK.execute(conn, {}).fetchall()
     event = {"action": action, "actor": actor, "at": at, "instance_id": instance_id, "task_id": task_id,
              "on_behalf_of": on_behalf_of, "data": plain(data or {})}
-    previous = executor.execute(_LAST_HASH).scalar() or ""
-    event["hash"] = chain_hash(previous, event)
-    if instance_id is not None:
-        previous_here = executor.execute(_LAST_INSTANCE_HASH, {"instance": instance_id}).scalar() or ""
-        event["instance_hash"] = chain_hash(previous_here, event)
-    else:
-        event["instance_hash"] = None
-    executor.execute(_INSERT, event)
+    previous, previous_here = _LAST_HASHES.execute(conn, {"instance": instance_id}).fetchone()
+    content = canonical(event)
+    event["hash"] = _hash(previous or "", content)
+    event["instance_hash"] = _hash(previous_here or "", content) if instance_id is not None else None
+    _INSERT.execute(conn, event)
 
 
 def canonical(event) -> str:
@@ -56,7 +59,11 @@ def canonical(event) -> str:
 
 
 def chain_hash(previous: str, event) -> str:
-    return hashlib.sha256(f"{previous}\n{canonical(event)}".encode("utf-8")).hexdigest()
+    return _hash(previous, canonical(event))
+
+
+def _hash(previous: str, content: str) -> str:
+    return hashlib.sha256(f"{previous}\n{content}".encode("utf-8")).hexdigest()
 
 
 def verify(conn) -> dict:

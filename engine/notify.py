@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from .clock import local_iso
 from .models import Notification, User
+from .prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ DELEGATED, TRANSFERRED, SIGNER, WITHDRAWN = "delegated", "transferred", "signer"
 SUBJECTS = {NEW_TASK: "新待办", URGED: "催办", RETURNED: "退回", OVERDUE: "已超时", COPIED: "抄送",
             DELEGATED: "委派", TRANSFERRED: "转办", SIGNER: "加签", WITHDRAWN: "撤回"}
 
-_INSERT = insert(Notification)
+_INSERT = Prepared(insert(Notification), ["username", "kind", "message", "instance_id", "task_id", "created_at"])
 _DISPLAY_NAME = select(User.display_name).where(User.username == bindparam("username"))
 _EMAILS = select(User.username, User.email).where(User.username.in_(bindparam("users", expanding=True)),
                                                   User.email.is_not(None), User.active.is_(True))
@@ -62,9 +63,9 @@ def send(uow, usernames, kind: str, message: str, *, instance_id: int | None = N
     people = list(dict.fromkeys(name for name in usernames if name))
     if not people:
         return []
-    uow.conn.execute(_INSERT, [{"username": name, "kind": kind, "message": message[:512],
-                                "instance_id": instance_id, "task_id": task_id, "created_at": uow.now}
-                               for name in people])
+    _INSERT.executemany(uow.conn, [{"username": name, "kind": kind, "message": message[:512],
+                                    "instance_id": instance_id, "task_id": task_id, "created_at": uow.now}
+                                   for name in people])
     settings = SmtpSettings.from_env()
     if settings is not None:
         addresses = [email for _, email in uow.conn.execute(_EMAILS, {"users": people})]

@@ -20,6 +20,7 @@ from .bpmn import CompiledSpec, StoredState, TrackedWorkflow, pending_timers
 from .clock import local_iso
 from .errors import Conflict, NotFound
 from .models import DefinitionVersion, Instance, InstanceTask, TaskIndex, Timer
+from .prepared import Prepared
 
 CONFLICT_MESSAGE = ("另一个操作刚刚修改了这个流程，请刷新后重试 / the instance was changed by another action at the "
                     "same moment; reload and try again")
@@ -121,25 +122,27 @@ _TASKS = TaskIndex.__table__
 _INSTANCE_ROW = select(*_INSTANCE_COLUMNS).where(Instance.id == bindparam("id"))
 _TASK_WITH_INSTANCE = (select(_TASKS, *[column.label(f"instance_{column.key}") for column in _INSTANCE_COLUMNS])
                        .join(Instance, Instance.id == _TASKS.c.instance_id).where(_TASKS.c.id == bindparam("id")))
-_INSERT_INSTANCE = insert(Instance).returning(Instance.id)
+_INSERT_INSTANCE = Prepared(insert(Instance).returning(Instance.id),
+                            ["definition_id", "process_key", "title", "state", "lock_version", "started_at",
+                             "started_by", "data", "workflow"])
 _HEADER = select(Instance.workflow, Instance.data).where(Instance.id == bindparam("id"))
 _TASK_ROWS = (select(InstanceTask.task_id, InstanceTask.workflow_id, InstanceTask.body)
               .where(InstanceTask.instance_id == bindparam("id")))
 _OPEN_TASKS = select(_TASKS).where(_TASKS.c.instance_id == bindparam("id"), _TASKS.c.state == "open")
-_SAVE_INSTANCE = (update(Instance)
-                  .where(Instance.id == bindparam("b_id"), Instance.lock_version == bindparam("b_expected"))
-                  .values(workflow=bindparam("b_workflow"), data=bindparam("b_data"), state=bindparam("b_state"),
-                          error=bindparam("b_error"), ended_at=bindparam("b_ended_at"),
-                          lock_version=bindparam("b_version")))
-_INSERT_TASK_ROWS = insert(InstanceTask)
-_UPDATE_TASK_ROWS = (update(InstanceTask)
-                     .where(InstanceTask.instance_id == bindparam("b_instance"),
-                            InstanceTask.task_id == bindparam("b_task"))
-                     .values(body=bindparam("b_body")))
+_SAVE_INSTANCE = Prepared(
+    update(Instance)
+    .where(Instance.id == bindparam("b_id"), Instance.lock_version == bindparam("b_expected"))
+    .values(workflow=bindparam("b_workflow"), data=bindparam("b_data"), state=bindparam("b_state"),
+            error=bindparam("b_error"), ended_at=bindparam("b_ended_at"), lock_version=bindparam("b_version")))
+_INSERT_TASK_ROWS = Prepared(insert(InstanceTask), ["instance_id", "task_id", "workflow_id", "body"])
+_UPDATE_TASK_ROWS = Prepared(update(InstanceTask)
+                             .where(InstanceTask.instance_id == bindparam("b_instance"),
+                                    InstanceTask.task_id == bindparam("b_task"))
+                             .values(body=bindparam("b_body")))
 _DELETE_TASK_ROWS = delete(InstanceTask).where(InstanceTask.instance_id == bindparam("instance_id"),
                                                InstanceTask.task_id.in_(bindparam("task_ids", expanding=True)))
-_DELETE_TIMERS = delete(Timer).where(Timer.instance_id == bindparam("instance_id"))
-_INSERT_TIMERS = insert(Timer)
+_DELETE_TIMERS = Prepared(delete(Timer).where(Timer.instance_id == bindparam("instance_id")))
+_INSERT_TIMERS = Prepared(insert(Timer), ["instance_id", "spiff_task_id", "name", "due_at"])
 
 
 def instance_row(conn: Connection, instance_id: int) -> InstanceRow:
@@ -159,9 +162,9 @@ def task_with_instance(conn: Connection, task_id: int):
 
 def insert_instance(conn: Connection, definition: Definition, title: str, started_by: str,
                     now: datetime) -> InstanceRow:
-    instance_id = conn.execute(_INSERT_INSTANCE, {
+    instance_id = _INSERT_INSTANCE.scalar(conn, {
         "definition_id": definition.id, "process_key": definition.key, "title": title, "state": "running",
-        "lock_version": 1, "started_at": now, "started_by": started_by, "data": {}, "workflow": {}}).scalar_one()
+        "lock_version": 1, "started_at": now, "started_by": started_by, "data": {}, "workflow": {}})
     return InstanceRow(instance_id, definition.id, definition.key, title, "running", 1, started_by, None)
 
 
@@ -194,15 +197,13 @@ def save(conn: Connection, live: LiveInstance, open_tasks: list, *, data: dict, 
     updates = [{"b_instance": live.row.id, "b_task": task_id, "b_body": body}
                for task_id, (_, body) in changes.upserts.items() if task_id in stored_before]
     version = live.row.lock_version
-    result = conn.execute(_SAVE_INSTANCE, {"b_id": live.row.id, "b_expected": version, "b_workflow": changes.header,
+    saved = _SAVE_INSTANCE.rowcount(conn, {"b_id": live.row.id, "b_expected": version, "b_workflow": changes.header,
                                            "b_data": data, "b_state": state, "b_error": error,
                                            "b_ended_at": ended_at, "b_version": version + 1})
-    if result.rowcount != 1:
+    if saved != 1:
         raise Conflict(CONFLICT_MESSAGE)
-    if inserts:
-        conn.execute(_INSERT_TASK_ROWS, inserts)
-    if updates:
-        conn.execute(_UPDATE_TASK_ROWS, updates)
+    _INSERT_TASK_ROWS.executemany(conn, inserts)
+    _UPDATE_TASK_ROWS.executemany(conn, updates)
     if changes.deletes:
         conn.execute(_DELETE_TASK_ROWS, {"instance_id": live.row.id, "task_ids": sorted(changes.deletes)})
     # Only a running instance has pending timers: a worker pass reads the timers table alone.
@@ -220,10 +221,9 @@ def arm_timers(conn: Connection, live: LiveInstance) -> None:
 def _save_timers(conn: Connection, live: LiveInstance, timers: frozenset) -> None:
     if timers == live.timers:
         return
-    conn.execute(_DELETE_TIMERS, {"instance_id": live.row.id})
-    if timers:
-        conn.execute(_INSERT_TIMERS, [{"instance_id": live.row.id, "spiff_task_id": task_id, "name": name,
-                                      "due_at": due} for task_id, name, due in timers])
+    _DELETE_TIMERS.execute(conn, {"instance_id": live.row.id})
+    _INSERT_TIMERS.executemany(conn, [{"instance_id": live.row.id, "spiff_task_id": task_id, "name": name,
+                                       "due_at": due} for task_id, name, due in timers])
     live.timers = timers
 
 

@@ -13,15 +13,19 @@ from . import directory
 from .clock import as_instant
 from .directory import Assignment
 from .models import TaskIndex
+from .prepared import Prepared
 from .store import Definition, LiveInstance, task_dict
 from .validation import parse_due_rule
 
 
-_CLOSE = (update(TaskIndex).where(TaskIndex.id == bindparam("row_id"))
-          .values(state=bindparam("s"), completed_at=bindparam("at"), completed_by=bindparam("by"),
-                  done_at=bindparam("done")))
+_CLOSE = Prepared(update(TaskIndex).where(TaskIndex.id == bindparam("row_id"))
+                  .values(state=bindparam("s"), completed_at=bindparam("at"), completed_by=bindparam("by"),
+                          done_at=bindparam("done")))
 WORKING_DAYS, MINUTES = "working_days", "minutes"
-_INSERT = insert(TaskIndex).returning(TaskIndex.id, sort_by_parameter_order=True)
+_NEW_ROW = ["instance_id", "spiff_task_id", "process_key", "name", "title", "role", "candidate_department",
+            "assignee", "assigned_by", "form", "state", "created_at", "due_at", "due_note", "due_unit", "sent_by",
+            "round", "draft"]
+_INSERT = Prepared(insert(TaskIndex).returning(TaskIndex.id), _NEW_ROW)
 
 
 def spec_properties(task_spec) -> dict[str, str]:
@@ -59,8 +63,7 @@ def close_finished(conn: Connection, live: LiveInstance, now: datetime,
         actor, done_at = completions.get(row["id"], (None, None))
         closing.append({"row_id": row["id"], "s": state, "at": now, "by": actor, "done": done_at})
         closed.append(live.open_tasks.pop(spiff_id))
-    if closing:
-        conn.execute(_CLOSE, closing)
+    _CLOSE.executemany(conn, closing)
     return closed
 
 
@@ -78,7 +81,7 @@ def open_ready(conn: Connection, live: LiveInstance, open_tasks: list, definitio
         return []
     worked_out = [_row_for(conn, live, definition, task, now, calendar, sent_by, (reopened or {}).get(str(task.id)))
                   for task in ready]
-    ids = conn.execute(_INSERT, [row for row, _ in worked_out]).scalars().all()
+    ids = [_INSERT.scalar(conn, row) for row, _ in worked_out]
     opened = []
     for row_id, (row, assignment) in zip(ids, worked_out, strict=True):
         task = task_dict({**row, "id": row_id, "completed_at": None, "completed_by": None})
