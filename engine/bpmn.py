@@ -12,6 +12,7 @@ import json
 from datetime import date, datetime, timezone
 from uuid import UUID
 
+import orjson
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
@@ -171,10 +172,19 @@ SERIALIZER = _serializer()
 _ENCODER = create_encoder(SERIALIZER.registry)
 
 
+_ENCODE_OTHER = _ENCODER().default
+# Datetimes and dataclasses go to the serializer's registry (through _ENCODE_OTHER), as with the encoder class.
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def json_dumps(value) -> str:
     """JSON for the database: task data may hold datetimes and dates, stored the way the serializer
-    restores them."""
-    return json.dumps(value, cls=_ENCODER, ensure_ascii=False)
+    restores them. orjson writes it several times faster than the json module; what orjson refuses
+    (an integer beyond 64 bits) is written by the json module."""
+    try:
+        return orjson.dumps(value, default=_ENCODE_OTHER, option=_ORJSON_OPTIONS).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(value, cls=_ENCODER, ensure_ascii=False)
 
 
 @dataclass
