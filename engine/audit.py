@@ -32,21 +32,51 @@ _APPEND_LOCK = Prepared(text("SELECT pg_advisory_xact_lock(4719001, hashtext(cur
 _EVENTS = select(AuditEvent.__table__).order_by(AuditEvent.id)
 
 
-def record(executor, *, action: str, actor: str, at: datetime, instance_id: int | None = None,
-           task_id: int | None = None, on_behalf_of: str | None = None, data: dict | None = None) -> None:
-    """Append one event through ``executor`` (a Connection or Session in the command's transaction).
-    ``data`` is copied now as plain JSON: SpiffWorkflow shares nested values between tasks, and an event must
-    keep what was true when it happened, exactly as it is stored (so its hash can be checked later)."""
-    conn = executor if isinstance(executor, Connection) else executor.connection()
+def event(*, action: str, actor: str, at: datetime, instance_id: int | None = None, task_id: int | None = None,
+          on_behalf_of: str | None = None, data: dict | None = None) -> dict:
+    """One event to append. ``data`` is copied now as plain JSON: SpiffWorkflow shares nested values between
+    tasks, and an event must keep what was true when it happened, exactly as it is stored (so its hash can be
+    checked later)."""
+    return {"action": action, "actor": actor, "at": at, "instance_id": instance_id, "task_id": task_id,
+            "on_behalf_of": on_behalf_of, "data": plain(data or {})}
+
+
+def record(executor, **fields) -> None:
+    """Append one event (the fields of ``event``) through ``executor``, a Connection or Session in the
+    command's transaction."""
+    record_all(executor, [event(**fields)])
+
+
+def lock(conn: Connection) -> None:
+    """Take the chain's append lock now (PostgreSQL; SQLite's write transaction already holds its single
+    writer lock), for a command that appends after writing other rows: whoever appends first then also
+    writes first. Taken again by record_all in the same transaction, it is already held."""
     if conn.dialect.name == "postgresql":
-        _APPEND_LOCK.execute(conn, {}).fetchall()
-    event = {"action": action, "actor": actor, "at": at, "instance_id": instance_id, "task_id": task_id,
-             "on_behalf_of": on_behalf_of, "data": plain(data or {})}
-    previous, previous_here = _LAST_HASHES.execute(conn, {"instance": instance_id}).fetchone()
-    content = canonical(event)
-    event["hash"] = _hash(previous or "", content)
-    event["instance_hash"] = _hash(previous_here or "", content) if instance_id is not None else None
-    _INSERT.execute(conn, event)
+        _APPEND_LOCK.execute(conn, {})
+
+
+def record_all(executor, events: list[dict]) -> None:
+    """Append ``events`` (from ``event``) in order, with one lock, one read of each chain's last hash per
+    instance and one INSERT."""
+    if not events:
+        return
+    conn = executor if isinstance(executor, Connection) else executor.connection()
+    lock(conn)
+    first = events[0]["instance_id"]
+    previous, last_of_first = _LAST_HASHES.first(conn, {"instance": first})
+    last_by_instance = {first: last_of_first}
+    for item in events:
+        instance_id = item["instance_id"]
+        if instance_id not in last_by_instance:
+            last_by_instance[instance_id] = _LAST_HASHES.first(conn, {"instance": instance_id})[1]
+        content = canonical(item)
+        item["hash"] = previous = _hash(previous or "", content)
+        if instance_id is None:
+            item["instance_hash"] = None
+        else:
+            item["instance_hash"] = last_by_instance[instance_id] = _hash(last_by_instance[instance_id] or "",
+                                                                          content)
+    _INSERT.executemany(conn, events)
 
 
 def canonical(event) -> str:

@@ -28,7 +28,7 @@ from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_d
 from .calendar import WorkingCalendar
 from .calendar_admin import working_calendar
 from .clock import Clock
-from .db import connect, database_url, migrate, write_transaction
+from .db import connect, database_url, for_writing, migrate, pipelined
 from .errors import Conflict, Forbidden, GovflowError, InvalidInput
 from .models import DefinitionVersion, Timer
 from .operations import InstanceOperations, check_admin
@@ -74,6 +74,7 @@ class Engine(InstanceOperations):
     def __init__(self, url: str | None = None, clock: Clock | None = None):
         self.clock = clock or Clock.from_env()
         self.db = connect(url or database_url(), json_serializer=json_dumps)
+        self._writer = for_writing(self.db)
         self._sessions = sessionmaker(self.db, expire_on_commit=False)
         self._definitions = DefinitionCache()
         self._instances = InstanceCache()
@@ -83,8 +84,8 @@ class Engine(InstanceOperations):
 
     @contextmanager
     def unit_of_work(self):
-        with self.db.connect() as conn:
-            transaction = write_transaction(conn)
+        with self._writer.connect() as conn:
+            transaction = conn.begin()
             uow = UnitOfWork(conn, self.clock.now())
             try:
                 yield uow
@@ -548,9 +549,10 @@ class Engine(InstanceOperations):
                  reopened: dict[str, dict] | None = None, vanished_as: str = "cancelled",
                  keep_state: bool = False) -> str | None:
         """Run ``step`` on the workflow and write everything it changed, with the command's audit ``event``
-        (from _event) and the instance data it changed. If the engine fails, the instance is saved as failed
-        and the reason is returned, for the caller to raise after the commit. ``sent_by``, ``reopened`` and
-        ``vanished_as`` say how new and closed task rows are recorded (taskindex.open_ready and close_finished).
+        (from outcomes.event) and the instance data it changed. If the engine fails, the instance is saved as
+        failed and the reason is returned, for the caller to raise after the commit. ``sent_by``, ``reopened``
+        and ``vanished_as`` say how new and closed task rows are recorded (taskindex.work_out and
+        close_finished).
         With ``keep_state`` a suspended or failed instance stays so (a migration moves it as it is)."""
         conn = uow.conn
         failure = None
@@ -563,33 +565,38 @@ class Engine(InstanceOperations):
             failure = _describe_failure(err)
             open_tasks = live.tracked.open_tasks()
         data = steps.current_data(live.tracked.workflow, open_tasks)
-        audit.record(conn, action=event["action"], actor=event["actor"], at=uow.now, instance_id=live.row.id,
-                     task_id=event["task_id"], on_behalf_of=event["on_behalf_of"],
-                     data={**event["data"], "changes": steps.changes(live.data, data),
-                           "open": steps.open_steps(open_tasks), "services": list(uow.service_calls)})
-        taskindex.close_finished(conn, live, uow.now, completions or {}, vanished_as)
+        events = [audit.event(action=event["action"], actor=event["actor"], at=uow.now, instance_id=live.row.id,
+                              task_id=event["task_id"], on_behalf_of=event["on_behalf_of"],
+                              data={**event["data"], "changes": steps.changes(live.data, data),
+                                    "open": steps.open_steps(open_tasks), "services": list(uow.service_calls)})]
+        worked_out = []
         if failure is None:
             try:
-                opened = taskindex.open_ready(conn, live, open_tasks, definition, uow.now, uow.calendar,
-                                              sent_by, reopened)
+                worked_out = taskindex.work_out(conn, live, open_tasks, definition, uow.now, uow.calendar, sent_by,
+                                                reopened)
             except ENGINE_FAILURES as err:
-                failure, opened = _describe_failure(err), []
-            _record_handovers(uow, live, opened)
+                failure = _describe_failure(err)
+        # Every read is done: the writes go out together (one round trip per wait on PostgreSQL).
+        with pipelined(conn):
+            audit.lock(conn)
+            taskindex.close_finished(conn, live, uow.now, completions or {}, vanished_as)
+            opened = taskindex.add(conn, live, worked_out)
+            events += _handovers(uow, live, opened)
             _announce(uow, live, opened, reopened or {})
-        workflow = live.tracked.workflow
-        held = keep_state and failure is None and live.row.state in ("suspended", "failed")
-        if held:
-            state, ended_at, failure_kept = live.row.state, None, live.row.error
-        elif failure is not None:
-            state, ended_at = "failed", None
-            audit.record(conn, action="failed", actor=SYSTEM, at=uow.now, instance_id=live.row.id,
-                         data={"error": failure})
-        elif workflow.is_completed():
-            state, ended_at = "completed", uow.now
-        else:
-            state, ended_at = "running", None
-        store.save(conn, live, open_tasks, data=data, state=state, error=failure_kept if held else failure,
-                   ended_at=ended_at)
+            held = keep_state and failure is None and live.row.state in ("suspended", "failed")
+            if held:
+                state, ended_at, failure_kept = live.row.state, None, live.row.error
+            elif failure is not None:
+                state, ended_at = "failed", None
+                events.append(audit.event(action="failed", actor=SYSTEM, at=uow.now, instance_id=live.row.id,
+                                          data={"error": failure}))
+            elif live.tracked.workflow.is_completed():
+                state, ended_at = "completed", uow.now
+            else:
+                state, ended_at = "running", None
+            audit.record_all(conn, events)
+            store.save(conn, live, open_tasks, data=data, state=state, error=failure_kept if held else failure,
+                       ended_at=ended_at)
         uow.after_commit.append(lambda: self._instances.put(live))
         return failure
 
@@ -729,14 +736,13 @@ def _check_running(row: store.InstanceRow) -> None:
                        + (f": {row.error}" if row.error else ""))
 
 
-def _record_handovers(uow: UnitOfWork, live: LiveInstance, opened) -> None:
-    """One audit event for each new task that went to an acting person, naming the rule that sent it."""
-    for task, assignment in opened:
-        if assignment.handed_over_from:
-            audit.record(uow.conn, action="absence_handover", actor=SYSTEM, at=uow.now, instance_id=live.row.id,
-                         task_id=task["id"], on_behalf_of=assignment.handed_over_from,
-                         data={"task": task["name"], "from": assignment.handed_over_from, "to": task["assignee"],
-                               "rule": assignment.rule})
+def _handovers(uow: UnitOfWork, live: LiveInstance, opened) -> list[dict]:
+    """An audit event for each new task that went to an acting person, naming the rule that sent it."""
+    return [audit.event(action="absence_handover", actor=SYSTEM, at=uow.now, instance_id=live.row.id,
+                        task_id=task["id"], on_behalf_of=assignment.handed_over_from,
+                        data={"task": task["name"], "from": assignment.handed_over_from, "to": task["assignee"],
+                              "rule": assignment.rule})
+            for task, assignment in opened if assignment.handed_over_from]
 
 
 def _announce(uow: UnitOfWork, live: LiveInstance, opened, reopened: dict[str, dict]) -> None:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine as SqlEngine
+from sqlalchemy.exc import DBAPIError
 
 DEFAULT_SQLITE = "sqlite:///var/govflow.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -38,11 +40,35 @@ def connect(url: str, json_serializer=None) -> SqlEngine:
     return create_engine(url, **options)
 
 
-def write_transaction(conn):
-    """Begin a transaction that will write. SQLite takes the write lock at once (BEGIN IMMEDIATE, waiting its
-    turn), so what the transaction reads before its first write — the audit chain's last hash — cannot be
-    overtaken by another writer; PostgreSQL begins as usual."""
-    return conn.execution_options(govflow_write=True).begin()
+def for_writing(engine: SqlEngine) -> SqlEngine:
+    """The same database and pool, for transactions that will write. On SQLite they take the write lock at
+    once (BEGIN IMMEDIATE, waiting their turn), so what they read before their first write — the audit
+    chain's last hash — cannot be overtaken by another writer; PostgreSQL begins as usual."""
+    return engine.execution_options(govflow_write=True)
+
+
+@contextmanager
+def pipelined(conn):
+    """On PostgreSQL, the statements run inside go out without waiting for each other's results (psycopg's
+    pipeline mode): a read waits once for everything sent before it, and the rest goes in one round trip
+    when the block ends. Only ``Prepared`` statements may run inside: SQLAlchemy's own reads do not work in
+    pipeline mode. On SQLite, which has no round trips, nothing changes."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    try:
+        with driver.pipeline() as pipeline:
+            conn.info[PIPELINE] = pipeline
+            try:
+                yield
+            finally:
+                del conn.info[PIPELINE]
+    except conn.dialect.loaded_dbapi.Error as err:
+        raise DBAPIError.instance(None, None, err, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from err
+
+
+PIPELINE = "govflow_pipeline"  # conn.info key of the pipeline a connection is in (Prepared.rowcount syncs it)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -27,8 +27,8 @@ SUBJECTS = {NEW_TASK: "新待办", URGED: "催办", RETURNED: "退回", OVERDUE:
 
 _INSERT = Prepared(insert(Notification), ["username", "kind", "message", "instance_id", "task_id", "created_at"])
 _DISPLAY_NAME = select(User.display_name).where(User.username == bindparam("username"))
-_EMAILS = select(User.username, User.email).where(User.username.in_(bindparam("users", expanding=True)),
-                                                  User.email.is_not(None), User.active.is_(True))
+_EMAIL = Prepared(select(User.email).where(User.username == bindparam("username"), User.email.is_not(None),
+                                           User.active.is_(True)))
 
 
 def name(conn, username: str) -> str:
@@ -68,7 +68,7 @@ def send(uow, usernames, kind: str, message: str, *, instance_id: int | None = N
                                    for name in people])
     settings = SmtpSettings.from_env()
     if settings is not None:
-        addresses = [email for _, email in uow.conn.execute(_EMAILS, {"users": people})]
+        addresses = [email for email in (_EMAIL.scalar(uow.conn, {"username": name}) for name in people) if email]
         if addresses:
             uow.after_commit.append(lambda: _mail(settings, addresses, kind, message))
     return people

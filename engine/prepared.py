@@ -8,14 +8,20 @@ as text), and which then runs on the DBAPI cursor of the command's connection, i
 The connection's ``before_cursor_execute`` listeners still see every statement, and driver errors are
 raised as SQLAlchemy's exceptions, so callers and tests cannot tell the difference.
 
-Only statements whose results need no conversion use it: writes, and reads of plain text or numbers.
+Rows read with ``first`` go through the selected columns' result processors too (instants back as aware
+UTC datetimes, JSON parsed) and come back as named tuples.
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
+
+from contextlib import contextmanager
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
+
+from .db import PIPELINE
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,8 @@ class _Compiled:
     fixed: dict                       # the values the statement itself holds (a LIMIT), by bind name
     defaults: dict                    # the Python-side column defaults of the columns not given, by bind name
     positional: bool
+    row_type: type | None             # for a SELECT: a named tuple of its columns
+    results: tuple                    # for a SELECT: each column's result processor (or None)
 
 
 class Prepared:
@@ -43,11 +51,18 @@ class Prepared:
             result = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
             names = tuple(result.positiontup) if result.positional else tuple(result.binds)
             binds = [result.binds[name] for name in names]
-            processors = tuple(bind.type.bind_processor(dialect) for bind in binds)
+            processors = tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds)
             defaults = {column.key: column.default for column in (*result.insert_prefetch, *result.update_prefetch)}
             fixed = {name: bind.effective_value for name, bind in zip(names, binds)
                      if not bind.required and name not in defaults}
-            compiled = _Compiled(result.string, names, processors, fixed, defaults, result.positional)
+            columns = getattr(self.statement, "selected_columns", None)
+            if columns is not None and not getattr(self.statement, "is_dml", False):
+                row_type = namedtuple("Row", [str(column.key) for column in columns], rename=True)
+                results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+            else:
+                row_type, results = None, ()
+            compiled = _Compiled(result.string, names, processors, fixed, defaults, result.positional, row_type,
+                                 results)
             self._by_dialect[id(dialect)] = compiled
         return compiled
 
@@ -70,11 +85,30 @@ class Prepared:
             _run(conn, compiled.sql, [self._values(compiled, row) for row in rows], many=True)
 
     def scalar(self, conn: Connection, params: dict | None = None):
-        row = self.execute(conn, params or {}).fetchone()
+        cursor = self.execute(conn, params or {})
+        with _driver_errors(conn, self):
+            row = cursor.fetchone()
         return row[0] if row is not None else None
 
+    def first(self, conn: Connection, params: dict):
+        """The first row of a SELECT, its values converted by the column types, as a named tuple; or None."""
+        compiled = self._compiled(conn.dialect)
+        cursor = _run(conn, compiled.sql, self._values(compiled, params), many=False)
+        with _driver_errors(conn, self):
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return compiled.row_type._make(value if process is None else process(value)
+                                       for value, process in zip(row, compiled.results))
+
     def rowcount(self, conn: Connection, params: dict) -> int:
-        return self.execute(conn, params).rowcount
+        """How many rows the statement changed (in a pipeline, once everything sent so far has run)."""
+        cursor = self.execute(conn, params)
+        pipeline = conn.info.get(PIPELINE)
+        if pipeline is not None:
+            with _driver_errors(conn, self):
+                pipeline.sync()
+        return cursor.rowcount
 
 
 def _default(default):
@@ -88,12 +122,20 @@ def _run(conn: Connection, sql: str, values, many: bool):
     listeners = conn.dispatch.before_cursor_execute
     for listener in listeners:
         listener(conn, cursor, sql, values, None, many)
-    try:
+    with _driver_errors(conn, sql, values):
         if many:
             cursor.executemany(sql, values)
         else:
             cursor.execute(sql, values)
-    except conn.dialect.loaded_dbapi.Error as err:
-        raise DBAPIError.instance(sql, values, err, conn.dialect.loaded_dbapi.Error,
-                                  dialect=conn.dialect) from err
     return cursor
+
+
+@contextmanager
+def _driver_errors(conn: Connection, statement, values=None):
+    """The driver's errors as SQLAlchemy's (IntegrityError, OperationalError, ...), as Connection.execute
+    raises them. In a pipeline an error shows at the first wait after the statement that caused it."""
+    try:
+        yield
+    except conn.dialect.loaded_dbapi.Error as err:
+        sql = statement if isinstance(statement, str) else str(statement.statement)
+        raise DBAPIError.instance(sql, values, err, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from err

@@ -77,8 +77,7 @@ class DefinitionCache:
         return definition
 
     def latest(self, conn: Connection, process_key: str) -> Definition:
-        definition_id = conn.scalar(select(DefinitionVersion.id).where(DefinitionVersion.process_key == process_key)
-                                    .order_by(DefinitionVersion.version.desc()).limit(1))
+        definition_id = _LATEST_DEFINITION.scalar(conn, {"key": process_key})
         if definition_id is None:
             raise NotFound(f"没有这个流程 / no process with the key '{process_key}' is deployed")
         return self.get(conn, definition_id)
@@ -116,12 +115,15 @@ class InstanceCache:
 
 
 # Statements are built once: composing SQLAlchemy expressions costs more than running them on SQLite.
+_LATEST_DEFINITION = Prepared(select(DefinitionVersion.id).where(DefinitionVersion.process_key == bindparam("key"))
+                              .order_by(DefinitionVersion.version.desc()).limit(1))
 _INSTANCE_COLUMNS = (Instance.id, Instance.definition_id, Instance.process_key, Instance.title, Instance.state,
                      Instance.lock_version, Instance.started_by, Instance.error)
 _TASKS = TaskIndex.__table__
 _INSTANCE_ROW = select(*_INSTANCE_COLUMNS).where(Instance.id == bindparam("id"))
-_TASK_WITH_INSTANCE = (select(_TASKS, *[column.label(f"instance_{column.key}") for column in _INSTANCE_COLUMNS])
-                       .join(Instance, Instance.id == _TASKS.c.instance_id).where(_TASKS.c.id == bindparam("id")))
+_TASK_WITH_INSTANCE = Prepared(
+    select(_TASKS, *[column.label(f"instance_{column.key}") for column in _INSTANCE_COLUMNS])
+    .join(Instance, Instance.id == _TASKS.c.instance_id).where(_TASKS.c.id == bindparam("id")))
 _INSERT_INSTANCE = Prepared(insert(Instance).returning(Instance.id),
                             ["definition_id", "process_key", "title", "state", "lock_version", "started_at",
                              "started_by", "data", "workflow"])
@@ -139,8 +141,8 @@ _UPDATE_TASK_ROWS = Prepared(update(InstanceTask)
                              .where(InstanceTask.instance_id == bindparam("b_instance"),
                                     InstanceTask.task_id == bindparam("b_task"))
                              .values(body=bindparam("b_body")))
-_DELETE_TASK_ROWS = delete(InstanceTask).where(InstanceTask.instance_id == bindparam("instance_id"),
-                                               InstanceTask.task_id.in_(bindparam("task_ids", expanding=True)))
+_DELETE_TASK_ROW = Prepared(delete(InstanceTask).where(InstanceTask.instance_id == bindparam("instance_id"),
+                                                       InstanceTask.task_id == bindparam("task_id")))
 _DELETE_TIMERS = Prepared(delete(Timer).where(Timer.instance_id == bindparam("instance_id")))
 _INSERT_TIMERS = Prepared(insert(Timer), ["instance_id", "spiff_task_id", "name", "due_at"])
 
@@ -154,7 +156,7 @@ def instance_row(conn: Connection, instance_id: int) -> InstanceRow:
 
 def task_with_instance(conn: Connection, task_id: int):
     """A task index row and its instance's row, in one query."""
-    row = conn.execute(_TASK_WITH_INSTANCE, {"id": task_id}).one_or_none()
+    row = _TASK_WITH_INSTANCE.first(conn, {"id": task_id})
     if row is None:
         raise NotFound(f"没有这个任务 / no task {task_id}")
     return row, InstanceRow(*row[len(_TASKS.columns):])
@@ -196,18 +198,19 @@ def save(conn: Connection, live: LiveInstance, open_tasks: list, *, data: dict, 
                for task_id, (workflow_id, body) in changes.upserts.items() if task_id not in stored_before]
     updates = [{"b_instance": live.row.id, "b_task": task_id, "b_body": body}
                for task_id, (_, body) in changes.upserts.items() if task_id in stored_before]
+    _INSERT_TASK_ROWS.executemany(conn, inserts)
+    _UPDATE_TASK_ROWS.executemany(conn, updates)
+    _DELETE_TASK_ROW.executemany(conn, [{"instance_id": live.row.id, "task_id": task_id}
+                                        for task_id in sorted(changes.deletes)])
+    # Only a running instance has pending timers: a worker pass reads the timers table alone.
+    _save_timers(conn, live, frozenset(pending_timers(open_tasks)) if state == "running" else frozenset())
+    # Last, so that in a pipeline the wait for its row count is the one wait for all the writes before it.
     version = live.row.lock_version
     saved = _SAVE_INSTANCE.rowcount(conn, {"b_id": live.row.id, "b_expected": version, "b_workflow": changes.header,
                                            "b_data": data, "b_state": state, "b_error": error,
                                            "b_ended_at": ended_at, "b_version": version + 1})
     if saved != 1:
         raise Conflict(CONFLICT_MESSAGE)
-    _INSERT_TASK_ROWS.executemany(conn, inserts)
-    _UPDATE_TASK_ROWS.executemany(conn, updates)
-    if changes.deletes:
-        conn.execute(_DELETE_TASK_ROWS, {"instance_id": live.row.id, "task_ids": sorted(changes.deletes)})
-    # Only a running instance has pending timers: a worker pass reads the timers table alone.
-    _save_timers(conn, live, frozenset(pending_timers(open_tasks)) if state == "running" else frozenset())
     live.row.lock_version, live.row.state, live.row.error = version + 1, state, error
     live.data = data
 

@@ -67,24 +67,25 @@ def close_finished(conn: Connection, live: LiveInstance, now: datetime,
     return closed
 
 
-def open_ready(conn: Connection, live: LiveInstance, open_tasks: list, definition: Definition, now: datetime,
-               calendar, sent_by: str | None = None,
-               reopened: dict[str, dict] | None = None) -> list[tuple[dict, Assignment]]:
-    """Add a row for every ready user task that has none. Every new row is worked out before any is added,
-    so a task whose assignee or due rule fails (a WorkflowTaskException naming it) adds nothing.
+def work_out(conn: Connection, live: LiveInstance, open_tasks: list, definition: Definition, now: datetime,
+             calendar, sent_by: str | None = None,
+             reopened: dict[str, dict] | None = None) -> list[tuple[dict, Assignment]]:
+    """The row (and how its assignee was chosen) of every ready user task that has none yet: only reads, so
+    a task whose assignee or due rule fails (a WorkflowTaskException naming it) leaves nothing half added.
     ``calendar`` is called for the working-day calendar only when a due rule needs it. ``sent_by`` is whose
     step opened the tasks; ``reopened`` gives, by SpiffWorkflow task id, the assignee, round and draft of a
     step re-opened by a return or withdrawal."""
     ready = [task for task in open_tasks
              if task.state == TaskState.READY and task.task_spec.manual and str(task.id) not in live.open_tasks]
-    if not ready:
-        return []
-    worked_out = [_row_for(conn, live, definition, task, now, calendar, sent_by, (reopened or {}).get(str(task.id)))
-                  for task in ready]
-    ids = [_INSERT.scalar(conn, row) for row, _ in worked_out]
+    return [_row_for(conn, live, definition, task, now, calendar, sent_by, (reopened or {}).get(str(task.id)))
+            for task in ready]
+
+
+def add(conn: Connection, live: LiveInstance, worked_out: list[tuple[dict, Assignment]]) -> list[tuple[dict, Assignment]]:
+    """Add the rows ``work_out`` gave; each comes back as callers see a task, with the assignment."""
     opened = []
-    for row_id, (row, assignment) in zip(ids, worked_out, strict=True):
-        task = task_dict({**row, "id": row_id, "completed_at": None, "completed_by": None})
+    for row, assignment in worked_out:
+        task = task_dict({**row, "id": _INSERT.scalar(conn, row), "completed_at": None, "completed_by": None})
         live.open_tasks[row["spiff_task_id"]] = task
         opened.append((task, assignment))
     return opened
