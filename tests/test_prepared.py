@@ -1,0 +1,91 @@
+"""Prepared statements (engine/prepared.py) run on the driver's cursor; what they store and raise must be
+exactly what SQLAlchemy's own execute would, on both databases."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import bindparam, event, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from engine.db import pipelined
+from engine.models import Notification, Role, TaskIndex
+from engine.prepared import Prepared
+from .helpers import CLERK, deploy
+
+NOTICE = ["username", "kind", "message", "instance_id", "task_id", "created_at"]
+AT = datetime(2026, 6, 1, 9, 0, tzinfo=timezone(timedelta(hours=8)))  # whole seconds: no fraction to lose
+
+
+def notice(username: str, at: datetime = AT) -> dict:
+    return {"username": username, "kind": "new_task", "message": "新待办", "instance_id": None, "task_id": None,
+            "created_at": at}
+
+
+def stored_text(conn, username: str):
+    """The instant as the database itself holds it, not as SQLAlchemy reads it back."""
+    return conn.execute(text("SELECT CAST(created_at AS TEXT) FROM notifications WHERE username = :u"),
+                        {"u": username}).scalar_one()
+
+
+def test_an_instant_is_stored_exactly_as_sqlalchemy_stores_it(bare_engine):
+    with bare_engine.unit_of_work() as uow:
+        Prepared(insert(Notification), NOTICE).execute(uow.conn, notice("prepared"))
+        uow.conn.execute(insert(Notification), notice("core"))
+    with bare_engine.db.connect() as conn:
+        # SQLite compares instants as text: the two paths must write the same text, fraction included
+        assert stored_text(conn, "prepared") == stored_text(conn, "core")
+        read = dict(conn.execute(select(Notification.username, Notification.created_at)).all())
+    assert read["prepared"] == read["core"] == AT
+    assert read["prepared"].tzinfo is not None
+
+
+def test_a_task_row_written_by_a_command_has_its_json_and_its_python_side_defaults(engine):
+    key = deploy(engine, "loop")
+    [task] = engine.start(key, CLERK, {})["tasks"]
+    with engine.db.connect() as conn:
+        stored = conn.execute(select(TaskIndex.hops, TaskIndex.queue, TaskIndex.round, TaskIndex.created_at)
+                              .where(TaskIndex.id == task["id"])).one()
+    assert (stored.hops, stored.queue, stored.round) == ([], [], 1)  # defaults the command did not give
+    assert stored.created_at == engine.clock.now()
+
+
+def test_a_driver_error_is_raised_as_sqlalchemys_and_nothing_is_kept(bare_engine):
+    role = Prepared(insert(Role), ["key", "name_zh", "name_en", "department_scoped"])
+    values = {"key": "archivist", "name_zh": "档案员", "name_en": "Archivist", "department_scoped": False}
+    with bare_engine.unit_of_work() as uow:
+        role.execute(uow.conn, values)
+    with pytest.raises(IntegrityError):
+        with bare_engine.db.begin() as conn:
+            role.execute(conn, {**values, "name_zh": "另一个"})
+    with bare_engine.db.connect() as conn:
+        assert conn.execute(select(Role.name_zh).where(Role.key == "archivist")).scalars().all() == ["档案员"]
+
+
+def test_statement_listeners_see_prepared_statements(bare_engine):
+    seen = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement.split()[0], executemany))
+
+    event.listen(bare_engine.db, "before_cursor_execute", listen)
+    try:
+        with bare_engine.unit_of_work() as uow:
+            Prepared(insert(Notification), NOTICE).executemany(uow.conn, [notice("a"), notice("b")])
+    finally:
+        event.remove(bare_engine.db, "before_cursor_execute", listen)
+    assert ("INSERT", True) in seen
+
+
+def test_in_a_pipeline_a_row_count_waits_for_the_writes_before_it(bare_engine):
+    add = Prepared(insert(Notification), NOTICE)
+    mark = Prepared(update(Notification).where(Notification.kind == bindparam("kind"))
+                    .values(message=bindparam("message")))
+    with bare_engine.unit_of_work() as uow:
+        with pipelined(uow.conn):
+            add.executemany(uow.conn, [notice("a"), notice("b"), notice("c")])
+            changed = mark.rowcount(uow.conn, {"kind": "new_task", "message": "已读"})
+            first = Prepared(select(Notification.username, Notification.created_at)
+                             .order_by(Notification.username).limit(1)).first(uow.conn, {})
+    assert changed == 3
+    assert (first.username, first.created_at) == ("a", AT)
