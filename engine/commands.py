@@ -601,7 +601,7 @@ class Engine(InstanceOperations):
         return failure
 
     def _script_engine(self, uow: UnitOfWork, instance_id: int | None) -> RestrictedScriptEngine:
-        return RestrictedScriptEngine(services=services.bound(uow, instance_id), clock=_FixedNow(uow.now),
+        return RestrictedScriptEngine(services=services.bound(uow, instance_id), clock=Clock(uow.now),
                                       functions=services.calendar_functions(uow))
 
     # --- queries ------------------------------------------------------------------------------------
@@ -755,16 +755,6 @@ def _announce(uow: UnitOfWork, live: LiveInstance, opened, reopened: dict[str, d
         kind, message = ((again["notice"], again["message"]) if again else
                          (notify.NEW_TASK, f"新待办：「{live.row.title}」的「{task['title']}」"))
         notify.send(uow, [task["assignee"]], kind, message, instance_id=live.row.id, task_id=task["id"])
-
-
-class _FixedNow:
-    """The clock a command's SpiffWorkflow steps see: the instant the command started."""
-
-    def __init__(self, now: datetime):
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
 
 
 def _describe_failure(err: Exception) -> str:
