@@ -8,6 +8,8 @@ import shutil
 
 import pytest
 
+from engine.directory_admin import DirectoryAdmin
+
 from .conftest import PROCESSES
 from .helpers import CLERK, FIXTURES, deploy, open_task, snapshot
 
@@ -30,6 +32,11 @@ def posts(instance_id: int) -> list[tuple[str, dict]]:
             ("/admin/editor/leave/validate", None), ("/admin/editor/leave/discard", {}),
             ("/admin/dmn/leave", None),
             ("/admin/directory/users", {"username": "zheng_clerk", "display_name": "x", "roles": "admin", "active": "1"}),
+            ("/admin/directory/districts", {"key": "fangshan", "name": "房山区",
+                                            "variant:overseas_travel": "overseas_travel.xicheng"}),
+            ("/admin/directory/departments", {"key": "sports", "name": "区体育局", "district": "fangshan"}),
+            ("/admin/directory/departments/fao/remove", {}),
+            ("/admin/directory/partners", {"username": "li_exec", "partner": "zhao_vice"}),
             ("/admin/roster", {"role": "duty_office", "username": "feng_duty", "starts_at": "2026-06-01T08:00",
                                "ends_at": "2026-06-02T08:00"}),
             ("/admin/roster/1/remove", {}),
@@ -226,3 +233,60 @@ def test_directory_roster_and_calendar_are_edited_in_the_ui(engine, web):
     assert "2026-06-02" in page and "调休" in page
     admin.post("/admin/calendar", {"day": "2026-06-02", "kind": "unset"})
     assert "2026-06-02" not in admin.get("/admin/calendar").get_data(as_text=True)
+
+
+def test_districts_choose_their_variants_on_the_directory_page(engine, web):
+    admin = web(ADMIN)
+    page = admin.get("/admin/directory").get_data(as_text=True)
+    assert 'id="district-xicheng-overseas_travel"' in page and '<option value="overseas_travel.jinghai"' in page
+    response = admin.post("/admin/directory/districts", {
+        "key": "fangshan", "name": "北京市房山区", "variant:overseas_travel": "overseas_travel.jinghai",
+        "variant:topic_submission": "topic_submission.fangshan", "variant:document_outgoing": ""})
+    assert response.status_code == 302
+    assert engine.profile("liu_civil").variants == {"overseas_travel": "overseas_travel.jinghai",
+                                                   "topic_submission": "topic_submission.fangshan"}
+    before = snapshot(engine)
+    response = admin.post("/admin/directory/districts", {"key": "fangshan", "name": "北京市房山区",
+                                                         "variant:overseas_travel": "topic_submission.xicheng"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="district-fangshan-error"' in page
+    assert "不是「overseas_travel」的区流程" in page
+    assert snapshot(engine) == before
+    response = admin.post("/admin/directory/districts", {"key": "Hai Dian", "name": "海淀区"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="district-error"' in page and 'value="海淀区"' in page  # input kept
+    assert snapshot(engine) == before
+
+
+def test_departments_are_added_renamed_moved_and_deleted_only_when_unused(engine, web):
+    admin = web(ADMIN)
+    assert admin.post("/admin/directory/departments", {"key": "sports", "name": "区体育局",
+                                                       "district": "fangshan"}).status_code == 302
+    admin.post("/admin/directory/departments", {"key": "sports", "name": "区文化和旅游局", "district": "xicheng"})
+    page = admin.get("/admin/directory").get_data(as_text=True)
+    assert 'id="department-sports-name" value="区文化和旅游局"' in page
+    before = snapshot(engine)
+    response = admin.post("/admin/directory/departments/civil_affairs/remove")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409 and 'id="department-civil_affairs-error"' in page
+    assert "仍在使用，不能删除" in page and "liu_civil" in page and "zhao_vice" in page
+    response = admin.post("/admin/directory/departments", {"key": "sports", "name": "区民政局", "district": ""})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "已被 civil_affairs 使用" in page
+    assert 'id="department-sports-name" value="区民政局"' in page  # what was entered is kept
+    assert snapshot(engine) == before
+    assert admin.post("/admin/directory/departments/sports/remove").status_code == 302
+    assert "sports" not in {d["key"] for d in DirectoryAdmin(engine).departments()}
+
+
+def test_ab_role_partners_are_paired_on_the_directory_page(engine, web):
+    admin = web(ADMIN)
+    page = admin.get("/admin/directory").get_data(as_text=True)
+    assert 'data-pair="sun_vice-zhao_vice"' in page
+    assert admin.post("/admin/directory/partners", {"username": "li_exec", "partner": "sun_vice"}).status_code == 302
+    assert [(p["username"], p["partner"]) for p in DirectoryAdmin(engine).partners()] == [("li_exec", "sun_vice")]
+    before = snapshot(engine)
+    response = admin.post("/admin/directory/partners", {"username": "li_exec", "partner": "li_exec"})
+    assert response.status_code == 422 and 'id="partner-error"' in response.get_data(as_text=True)
+    assert snapshot(engine) == before
+

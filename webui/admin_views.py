@@ -10,8 +10,9 @@
                                      (webui/static/js/editor.js, bundle in static/vendor/govflow-modeler/); the
                                      JSON calls below validate, save the draft, run the scenarios and deploy
     /admin/dmn/<key>                 the dmn-js modeler for the key's decision tables, saved with the draft
-    /admin/directory, /admin/calendar  users and their roles, department, active flag and portfolio; the duty
-                                     roster; holiday and make-up-workday overrides
+    /admin/directory, /admin/calendar  users and their roles, department, active flag and portfolio; districts and
+                                     the procedure variant each uses; departments and their district; AB-role
+                                     partners; the duty roster; holiday and make-up-workday overrides
 
 Anyone else gets the 403 page and nothing changes (the engine checks the admin role again on every operation).
 Every form and every JSON POST carries the CSRF token (forms: ``csrf_token``; fetch: the ``X-CSRFToken`` header).
@@ -26,8 +27,9 @@ from sqlalchemy import select
 
 from engine import audit, directory, roster
 from engine.calendar_admin import CalendarAdmin
-from engine.errors import Conflict, GovflowError, InvalidInput
-from engine.models import Department, Portfolio, Role
+from engine.directory_admin import DirectoryAdmin
+from engine.errors import Conflict, GovflowError, InvalidInput, NotFound
+from engine.models import Portfolio, Role
 
 from .app import STATUS, engine
 from .i18n import gettext as _, pick
@@ -425,19 +427,87 @@ def dmn_save(key: str):
 
 @bp.get("/directory")
 def directory_page():
+    return _directory_page()
+
+
+def _directory_page(problem: dict | None = None, status: int = 200):
+    """The directory page; ``problem`` ({"form", "key", "message", "values"}) is a refused edit, shown next to its
+    form with what was entered kept."""
+    admin = DirectoryAdmin(engine())
     with engine().read() as session:
         users = directory.list_users(session)
         portfolios = {}
         for row in session.scalars(select(Portfolio).order_by(Portfolio.username, Portfolio.department_key)):
             portfolios.setdefault(row.username, []).append(row.department_key)
-        departments = [{"key": d.key, "name": d.name} for d in session.scalars(select(Department).order_by(Department.key))]
         roles = [{"key": r.key, "name": r.name_zh} for r in session.scalars(select(Role).order_by(Role.key))]
     for user in users:
         user["portfolio"] = portfolios.get(user["username"], [])
     edit = request.args.get("edit", "")
     editing = next((u for u in users if u["username"] == edit), None)
-    return render_template("admin_directory.html", users=users, departments=departments, roles=roles,
-                           editing=editing, entries=roster.list(engine()))
+    districts = admin.districts()
+    return render_template("admin_directory.html", users=users, departments=admin.departments(), roles=roles,
+                           editing=editing, entries=roster.list(engine()), districts=districts,
+                           district_names={d["key"]: d["name"] for d in districts},
+                           choices=_variant_choices(admin, districts), partners=admin.partners(),
+                           problem=problem or {}), status
+
+
+def _variant_choices(admin: DirectoryAdmin, districts: list[dict]) -> dict[str, list[str]]:
+    """procedure -> the variants a district may choose: the deployed ones, and any a district uses already."""
+    choices = admin.variant_choices()
+    for district in districts:
+        for procedure, key in district["variants"].items():
+            if key not in choices.setdefault(procedure, []):
+                choices[procedure].append(key)
+    return {procedure: sorted(keys) for procedure, keys in sorted(choices.items())}
+
+
+def _directory_edit(form: str, key: str, call, done: str, anchor: str):
+    """Run an edit of the directory: done → back to the page with ``done``; refused → the page again (422, or
+    409 for a department still in use) with the message next to the form and the input kept."""
+    try:
+        call()
+    except (InvalidInput, Conflict, NotFound) as err:
+        problem = {"form": form, "key": key, "message": pick(err.message), "values": request.form.to_dict()}
+        return _directory_page(problem, STATUS.get(err.code, 422))
+    flash(done, "success")
+    return redirect(url_for("admin.directory_page") + anchor)
+
+
+@bp.post("/directory/districts")
+def put_district():
+    form = request.form
+    key = form.get("key", "").strip()
+    variants = {name[len("variant:"):]: value or None for name, value in form.items() if name.startswith("variant:")}
+    return _directory_edit("district", key,
+                           lambda: DirectoryAdmin(engine()).put_district(key, form.get("name", ""), variants, me()),
+                           _("已保存区 {key}", key=key), "#districts")
+
+
+@bp.post("/directory/departments")
+def put_department():
+    form = request.form
+    key = form.get("key", "").strip()
+    return _directory_edit("department", key,
+                           lambda: DirectoryAdmin(engine()).put_department(key, form.get("name", ""),
+                                                                           form.get("district") or None, me()),
+                           _("已保存部门 {key}", key=key), "#departments")
+
+
+@bp.post("/directory/departments/<key>/remove")
+def remove_department(key: str):
+    return _directory_edit("department", key, lambda: DirectoryAdmin(engine()).remove_department(key, me()),
+                           _("已删除部门 {key}", key=key), "#departments")
+
+
+@bp.post("/directory/partners")
+def set_partner():
+    form = request.form
+    username = form.get("username", "")
+    partner = form.get("partner") or None
+    return _directory_edit("partner", username,
+                           lambda: DirectoryAdmin(engine()).set_partner(username, partner, me()),
+                           _("已保存 {name} 的 AB 角", name=username), "#partners")
 
 
 def _words(text: str) -> list[str]:
