@@ -3,6 +3,7 @@ only admins (anyone else gets the 403 page and nothing changes), the CSRF token 
 instance operations, a migration that must be refused (the report shown, nothing moved), deployment by upload
 (version 2 with its note), and the editor's validate / draft / deploy calls."""
 import io
+import json
 import re
 import shutil
 
@@ -15,6 +16,13 @@ from .helpers import CLERK, FIXTURES, deploy, open_task, snapshot
 
 ADMIN = "admin"
 LEAVE_XML = (PROCESSES / "leave" / "leave.bpmn").read_text(encoding="utf-8")
+# A new procedure whose one user task uses the form x.json (the designer has not written it yet).
+ALLOWANCE_XML = (FIXTURES.parent / "editor" / "travel_allowance.bpmn").read_text(encoding="utf-8").replace(
+    '<bpmn:userTask id="fill" name="填写差旅补助">',
+    '<bpmn:userTask id="fill" name="填写差旅补助"><bpmn:extensionElements><spiffworkflow:properties>'
+    '<spiffworkflow:property name="formJsonSchemaFilename" value="x.json"/></spiffworkflow:properties>'
+    '</bpmn:extensionElements>')
+FORM_X = '{"type": "object", "properties": {"amount": {"type": "number", "title": "金额"}}, "required": ["amount"]}'
 PAGES = ["/admin/", "/admin/instances", "/admin/definitions", "/admin/definitions/leave/1", "/admin/editor/leave",
          "/admin/dmn/leave", "/admin/directory", "/admin/calendar"]
 
@@ -290,3 +298,51 @@ def test_ab_role_partners_are_paired_on_the_directory_page(engine, web):
     assert response.status_code == 422 and 'id="partner-error"' in response.get_data(as_text=True)
     assert snapshot(engine) == before
 
+
+def test_the_editor_checks_each_form_as_a_json_schema_and_saves_and_deploys_the_forms(engine, web):
+    admin = web(ADMIN)
+    token = admin.csrf_token()
+
+    def call(name, forms, **extra):
+        return admin.client.post(f"/admin/editor/travel_allowance/{name}", json={"xml": ALLOWANCE_XML, "forms": forms,
+                                                                                 **extra},
+                                 headers={"X-CSRFToken": token})
+
+    [missing] = call("validate", {}).get_json()["problems"]
+    assert missing["element"] == "fill" and "x.json" in missing["message"]
+    result = call("validate", {"x.json": '{"type": "objec"}'}).get_json()
+    assert result["valid"] is False
+    [problem] = result["problems"]  # the form's own problem, and no "does not exist" beside it
+    assert problem["form"] == "x.json" and "不是有效的 JSON Schema（type）" in problem["message"]
+    [problem] = call("validate", {"x.json": '{"type": "object",'}).get_json()["problems"]
+    assert "不是有效的 JSON：第 1 行" in problem["message"]
+    [problem] = call("validate", {"x y.json": "{}", "x.json": FORM_X}).get_json()["problems"]
+    assert problem["form"] == "x y.json" and "表单名只能用" in problem["message"]
+
+    before = snapshot(engine)
+    refused = call("draft", {"x.json": "[]"})
+    assert refused.status_code == 422 and refused.get_json()["details"][0]["form"] == "x.json"
+    assert call("deploy", {"x.json": "[]"}, note="新流程").status_code == 422
+    assert snapshot(engine) == before
+
+    assert call("validate", {"x.json": FORM_X}).get_json() == {"valid": True, "problems": []}
+    assert call("draft", {"x.json": FORM_X}).get_json()["saved"] is True
+    assert engine.draft("travel_allowance")["forms"] == {"x.json": json.loads(FORM_X)}
+    page = admin.get("/admin/editor/travel_allowance").get_data(as_text=True)
+    assert '"x.json": "{\\n  \\"type\\": \\"object\\"' in page  # the draft's form, as text, in the page data
+    result = call("deploy", {"x.json": FORM_X}, note="新流程：差旅补助").get_json()
+    assert (result["status"], result["version"]) == ("deployed", 1)
+    assert engine.definition_source("travel_allowance")["forms"] == {"x.json": json.loads(FORM_X)}
+
+
+def test_saving_the_decision_tables_keeps_the_forms_of_the_draft(engine, web):
+    admin = web(ADMIN)
+    token = admin.csrf_token()
+    forms = {name: json.dumps(schema) for name, schema in engine.definition_source("leave")["forms"].items()}
+    forms["extra.json"] = '{"type": "object"}'
+    admin.client.post("/admin/editor/leave/draft", json={"xml": LEAVE_XML, "forms": forms},
+                      headers={"X-CSRFToken": token})
+    tables = engine.definition_source("leave")["dmn"]
+    saved = admin.client.post("/admin/dmn/leave", json={"dmn": tables}, headers={"X-CSRFToken": token})
+    assert saved.status_code == 200
+    assert "extra.json" in engine.draft("leave")["forms"]

@@ -220,6 +220,14 @@ EN: dict[str, str] = {
     "日期": "Day", "调整为": "Make it", "休息日（放假）": "A day off (holiday)", "工作日（调休上班）": "A workday (make-up)",
     "取消调整": "Remove the override", "休息日": "Day off", "工作日": "Workday", "调整人": "Changed by",
     "调整时间": "Changed at", "没有调整。": "No overrides.", "工作日调整已保存": "Calendar override saved",
+    # the designer's forms panel
+    "表单": "Forms", "任务表单（JSON Schema），随草稿保存、随部署发布":
+        "Task forms (JSON Schema), saved with the draft and deployed with it",
+    "删除表单": "Remove the form", "表单内容（JSON Schema）": "The form (JSON Schema)", "新表单名": "New form's name",
+    "新建表单": "Add a form", "上传 .json 文件": "Upload a .json file", "还没有表单。": "No forms yet.",
+    "请选择或新建一个表单": "Choose or add a form", "请填写表单名": "Write the form's name",
+    "已有同名表单：{name}": "There is already a form {name}", "表单格式有误": "The forms are malformed",
+    "表单有误：{names}": "These forms have problems: {names}",
     # directory: AB-role partners, districts, departments
     "AB角": "AB-role partner", "A 角": "A role", "B 角": "B role (partner)", "无": "None",
     "副区长之间实行AB角互补工作制度（001 十一）：本人不在岗且请假未指定代理人时，新任务交其 B 角办理，B 角也可代办其未办完的任务。":
