@@ -207,6 +207,17 @@ def test_the_ab_partner_may_act_on_the_absent_persons_open_task_while_the_absenc
     assert (done["actor"], done["on_behalf_of"]) == (SUN, ZHAO)
 
 
+def test_the_ab_partner_opens_the_absent_persons_task_page_and_completes_it(engine, web, clock):
+    instance_id = file_leave(engine)
+    task = open_task(engine, instance_id, "vice_approval")
+    absent(engine, clock, ZHAO)
+    partner = web(SUN)
+    assert 'id="task-form"' in partner.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert partner.post(f"/tasks/{task['id']}/complete", {"decision": "同意"}).status_code == 302
+    [done] = [e for e in engine.show(instance_id)["events"] if e["action"] == "complete"]
+    assert (done["actor"], done["on_behalf_of"]) == (SUN, ZHAO)
+
+
 def test_after_the_absence_the_partner_may_no_longer_act_for_them(engine, clock):
     absent(engine, clock, ZHAO)
     clock.set(clock.now() - timedelta(hours=2))  # before the absence began
