@@ -457,14 +457,16 @@ class Engine(InstanceOperations):
             return inbox.counts(conn, username, self.clock.now())
 
     def startable(self, username: str) -> list[dict]:
-        """The latest version of every process ``username`` may start, with its one-line description."""
+        """The latest version of every process ``username`` may start, with its one-line description: of a
+        procedure with district variants, only the variant their district uses."""
         with self.db.connect() as conn:
             person = directory.profile(conn, username)
             latest = deployment.latest_versions(conn)
         return [{"key": d.process_key, "title": d.properties.get("title") or d.process_key,
                  "description": d.properties.get("description") or "", "version": d.version}
                 for d in latest
-                if not d.properties.get("start_roles") or set(d.properties["start_roles"]) & set(person.roles)]
+                if (not d.properties.get("start_roles") or set(d.properties["start_roles"]) & set(person.roles))
+                and directory.offers(person, d.process_key)]
 
     def start_form(self, process_key: str) -> dict:
         with self.db.connect() as conn:
@@ -698,6 +700,7 @@ def _check_may_start(definition: Definition, person: directory.Profile) -> None:
     if allowed and not set(allowed) & set(person.roles):
         raise Forbidden(f"{person.username} 无权发起「{definition.properties['title']}」/ {person.username} may not "
                         f"start {definition.key}: it needs one of the roles {', '.join(allowed)}")
+    directory.check_variant(person, definition.key)
 
 
 def _check_rule(environment, check: str | None, message: str | None, data: dict) -> None:

@@ -46,11 +46,15 @@ def source(session, key: str, version: int | None = None) -> dict:
 
 
 def save_draft(session, key: str, xml: str, dmn: dict | None, forms: dict | None, actor: str, now) -> dict:
+    """Save the draft of ``key``; DMN tables or forms not given stay as the draft had them (the decision-table page
+    saves only its tables, the diagram page its diagram and forms), else are those of the latest version."""
     base = _latest(session, key)
-    draft = session.get(Draft, key) or Draft(process_key=key)
+    existing = session.get(Draft, key)
+    draft = existing or Draft(process_key=key)
+    kept = existing or base
     draft.source_xml = xml
-    draft.dmn_sources = dmn if dmn is not None else (base.dmn_sources if base else {})
-    draft.forms = forms if forms is not None else (base.forms if base else {})
+    draft.dmn_sources = dmn if dmn is not None else (kept.dmn_sources if kept else {})
+    draft.forms = forms if forms is not None else (kept.forms if kept else {})
     draft.base_version = base.version if base else None
     draft.updated_by, draft.updated_at = actor, now
     session.add(draft)

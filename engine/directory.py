@@ -4,25 +4,33 @@ A lane in a diagram names a role (by key or Chinese name). A task in that lane g
 who holds the role in scope, or stays with the role (and department) for someone to claim. The
 "vice-mayor in charge" is the vice-mayor whose portfolio contains the instance's department. A role with a
 duty roster entry in force (the duty office, the leader on duty) gives its tasks to the person on duty. While an
-assignee has an approved absence in force, their new tasks go to the acting person.
+assignee has an approved absence in force, their new tasks go to the acting person; an absence that names no
+acting person sends them to the assignee's AB-role partner (AB角互补, 001 十一) when the partner is active and not
+absent too.
+
+Departments belong to a district, and a district says which variant it uses of each procedure that has district
+variants (``overseas_travel.fangshan``): a person may start only their own district's variant.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import String, and_, bindparam, delete, literal_column, or_, select, union_all
+from sqlalchemy import String, and_, bindparam, delete, literal_column, or_, select, union_all, update
 from sqlalchemy.orm import Session, aliased
 
 from . import accounts
-from .errors import InvalidInput, NotFound
-from .models import Absence, Department, DutyRoster, Portfolio, Role, User, UserRole
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .models import Absence, Department, District, DutyRoster, Portfolio, Role, User, UserRole
 
 INITIATOR = "initiator"
 INITIATOR_LANES = {INITIATOR, "申请人", "发起人"}
 VICE_MAYOR = "vice_mayor"
+_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")  # a district's or department's key
 # How an assignee was chosen (Assignment.assigned_by, stored in task_index.assigned_by).
 EXPLICIT, BY_INITIATOR, PORTFOLIO, ROSTER, ROLE, ABSENCE = "explicit", "initiator", "portfolio", "roster", "role", "absence"
+AB_ROLE_RULE = "AB角互补（001 十一）：本人不在岗且未指定代理人，由其 B 角办理"
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,8 @@ class Assignment:
     rule: str | None = None
     # explicit | initiator | portfolio | roster | role | absence; None only for a task in no known role's lane.
     # "role" also covers a task left unassigned for the role's holders to claim. An absent person's task that
-    # goes to the acting person is "absence", except when the absentee was the person on duty: it stays
-    # "roster", so the duty hand-over keeps moving it with the roster (duty tasks follow the shift).
+    # goes to the acting person (or their AB-role partner) is "absence", except when the absentee was the person
+    # on duty: it stays "roster", so the duty hand-over keeps moving it with the roster (duty tasks follow the shift).
     assigned_by: str | None = None
 
 
@@ -61,16 +69,41 @@ class Profile:
     department: str | None
     roles: list[str]
     portfolio: list[str]
+    district: str | None = None
+    district_name: str | None = None
+    variants: dict[str, str] = field(default_factory=dict)  # procedure -> the process key the district uses
+
+
+def _in_force(absence):
+    return and_(absence.starts_at <= bindparam("now"), absence.ends_at > bindparam("now"))
 
 
 def _absence_in_force(people):
-    """Each person the query names (with the rule that named them), and the absence in force for them at :now
-    that names an acting person."""
+    """Each person the query names (with the rule that named them) and each absence in force for them at :now
+    (oldest recorded first); for an absence that names no acting person, the person's AB-role partner when the
+    partner is active and has no absence in force."""
     people = people.subquery()
-    return (select(people.c.username, people.c.source, Absence.acting_username, Absence.rule)
-            .outerjoin(Absence, and_(Absence.username == people.c.username, Absence.starts_at <= bindparam("now"),
-                                     Absence.ends_at > bindparam("now"), Absence.acting_username.is_not(None)))
+    person, partner, partner_away = aliased(User), aliased(User), aliased(Absence)
+    without_acting = and_(Absence.id.is_not(None), Absence.acting_username.is_(None))
+    partner_absent = select(partner_away.id).where(partner_away.username == partner.username,
+                                                   _in_force(partner_away)).exists()
+    return (select(people.c.username, people.c.source, Absence.acting_username, Absence.rule,
+                   partner.username.label("partner"))
+            .outerjoin(Absence, and_(Absence.username == people.c.username, _in_force(Absence)))
+            .outerjoin(person, and_(person.username == people.c.username, without_acting))
+            .outerjoin(partner, and_(partner.username == person.ab_partner, partner.active.is_(True),
+                                     ~partner_absent))
             .order_by(Absence.recorded_at))
+
+
+def _stand_in(rows) -> tuple[str, str] | None:
+    """Who acts for one person, and by which rule, from their rows of ``_absence_in_force``: the acting person
+    of the latest recorded absence that names one, else the AB-role partner; None when nobody does."""
+    acting = [row for row in rows if row.acting_username]
+    if acting:
+        return acting[-1].acting_username, acting[-1].rule
+    partner = next((row.partner for row in rows if row.partner), None)
+    return (partner, AB_ROLE_RULE) if partner else None
 
 
 def _source(name: str):
@@ -124,10 +157,15 @@ _CANDIDATES = {
     "role": _absence_in_force(_on_duty_and_holders(scoped=False)),
     "role_in_department": _absence_in_force(_on_duty_and_holders(scoped=True)),
 }
+_STAND_IN = _absence_in_force(select(User.username.label("username"), _source("person"))
+                              .where(User.username == bindparam("username")))
 _ON_DUTY = select(DutyRoster).where(DutyRoster.id == _latest(_duty_entries(scoped=False)))
-_PROFILE = (select(User.display_name, User.department_key, UserRole.role_key, Portfolio.department_key.label("charge"))
+_PROFILE = (select(User.display_name, User.department_key, UserRole.role_key, Portfolio.department_key.label("charge"),
+                   District.key.label("district"), District.name.label("district_name"), District.variants)
             .outerjoin(UserRole, UserRole.username == User.username)
             .outerjoin(Portfolio, Portfolio.username == User.username)
+            .outerjoin(Department, Department.key == User.department_key)
+            .outerjoin(District, District.key == Department.district_key)
             .where(User.username == bindparam("username"), User.active.is_(True)))
 _HOLDS_ROLE = (select(UserRole.id).join(User, User.username == UserRole.username)
                .join(Role, Role.key == UserRole.role_key)
@@ -137,20 +175,48 @@ _HOLDS_ROLE = (select(UserRole.id).join(User, User.username == UserRole.username
                .limit(1))
 
 
-_ACTING_FOR = (select(Absence.acting_username)
-               .where(Absence.username == bindparam("absent"), Absence.starts_at <= bindparam("now"),
-                      Absence.ends_at > bindparam("now"), Absence.acting_username.is_not(None))
-               .order_by(Absence.recorded_at.desc()).limit(1))
-
 
 def profile(conn, username: str) -> Profile:
-    """An active user with the roles they hold and, for a vice-mayor, the departments in their charge."""
+    """An active user with the roles they hold, for a vice-mayor the departments in their charge, and the district
+    of their department with the procedure variants it uses."""
     rows = conn.execute(_PROFILE, {"username": username}).all()
     if not rows:
         raise NotFound(f"没有这个用户 / no such user: {username}")
     roles = sorted({row.role_key for row in rows if row.role_key})
     portfolio = sorted({row.charge for row in rows if row.charge})
-    return Profile(username, rows[0].display_name, rows[0].department_key, roles, portfolio)
+    first = rows[0]
+    return Profile(username, first.display_name, first.department_key, roles, portfolio, first.district,
+                   first.district_name, dict(first.variants or {}))
+
+
+def procedure_of(process_key: str) -> str | None:
+    """The procedure a district variant belongs to (``overseas_travel.fangshan`` -> ``overseas_travel``); None for
+    a process without district variants."""
+    procedure, dot, _ = process_key.partition(".")
+    return procedure if dot else None
+
+
+def offers(person: Profile, process_key: str) -> bool:
+    """Whether ``process_key`` is for ``person``'s district: a district variant only if their district uses it."""
+    procedure = procedure_of(process_key)
+    return procedure is None or person.variants.get(procedure) == process_key
+
+
+def check_variant(person: Profile, process_key: str) -> None:
+    """Forbidden, saying why, when ``process_key`` is another district's variant of its procedure."""
+    if offers(person, process_key):
+        return
+    procedure = procedure_of(process_key)
+    used = person.variants.get(procedure)
+    if person.district is None:
+        raise Forbidden(f"{person.username} 的部门不属于任何区，不能发起各区的流程「{process_key}」 / {person.username}'s "
+                        f"department belongs to no district, so they may not start the district variant {process_key}")
+    if used is None:
+        raise Forbidden(f"{person.district_name}没有选定「{procedure}」的流程，不能发起「{process_key}」 / "
+                        f"{person.username}'s district {person.district} uses no variant of {procedure}, so they may "
+                        f"not start {process_key}")
+    raise Forbidden(f"「{process_key}」是其他区的流程，{person.district_name}使用「{used}」 / {process_key} is another "
+                    f"district's variant: {person.username}'s district {person.district} uses {used}")
 
 
 def assign(conn, lane: dict | None, department: str | None, initiator: str | None, now: datetime,
@@ -173,13 +239,17 @@ def assign(conn, lane: dict | None, department: str | None, initiator: str | Non
     rows = conn.execute(_CANDIDATES[kind], {**params, "now": now}).all()
     if any(row.source == ROSTER for row in rows):
         rows, chosen_by = [row for row in rows if row.source == ROSTER], ROSTER
-    candidates = {row.username: (row if row.acting_username else None) for row in rows}
+    candidates: dict[str, list] = {}
+    for row in rows:
+        candidates.setdefault(row.username, []).append(row)
     if len(candidates) != 1:
         return Assignment(role, department, None, assigned_by=ROLE if role is not None else None)
-    [(person, absence)] = candidates.items()
-    if absence is None:
+    [(person, absences)] = candidates.items()
+    stand_in = _stand_in(absences)
+    if stand_in is None:
         return Assignment(role, department, person, assigned_by=chosen_by)
-    return Assignment(role, department, absence.acting_username, handed_over_from=person, rule=absence.rule,
+    acting, rule = stand_in
+    return Assignment(role, department, acting, handed_over_from=person, rule=rule,
                       assigned_by=ROSTER if chosen_by == ROSTER else ABSENCE)
 
 
@@ -191,14 +261,14 @@ def on_duty(conn, role: str, now: datetime):
 
 def may_act_on(conn, username: str, role: str | None, department: str | None, assignee: str | None,
                now: datetime) -> tuple[bool, str | None]:
-    """Whether ``username`` may act on a task, and for whom: the assignee may, and so may the acting person
-    while the assignee's absence is in force (acting for them); an unassigned task is for the active holders
-    of its role (in its department where the role is scoped)."""
+    """Whether ``username`` may act on a task, and for whom: the assignee may, and so may whoever stands in for
+    them while their absence is in force (the acting person, else their AB-role partner), acting for them; an
+    unassigned task is for the active holders of its role (in its department where the role is scoped)."""
     if assignee is not None:
         if assignee == username:
             return True, None
-        acting = conn.scalar(_ACTING_FOR, {"absent": assignee, "now": now})
-        return (True, assignee) if acting == username else (False, None)
+        stand_in = _stand_in(conn.execute(_STAND_IN, {"username": assignee, "now": now}).all())
+        return (True, assignee) if stand_in and stand_in[0] == username else (False, None)
     if role is None:
         return False, None
     holds = conn.scalar(_HOLDS_ROLE, {"username": username, "role": role, "department": department}) is not None
@@ -208,16 +278,22 @@ def may_act_on(conn, username: str, role: str | None, department: str | None, as
 # --- editing the directory ------------------------------------------------------------------------
 
 def load(session: Session, directory: dict) -> dict:
-    """Create or update roles, departments, users and portfolios from a directory document."""
+    """Create or update districts, roles, departments, users, portfolios and AB-role partners from a directory
+    document."""
+    for item in directory.get("districts", []):
+        put_district(session, item["key"], item["name"], item.get("variants", {}))
     for item in directory.get("roles", []):
         session.merge(Role(key=item["key"], name_zh=item["name_zh"], name_en=item.get("name_en", item["key"]),
                            department_scoped=bool(item.get("department_scoped", False))))
     for item in directory.get("departments", []):
-        session.merge(Department(key=item["key"], name=item["name"]))
+        put_department(session, item["key"], item["name"], item.get("district"))
     session.flush()
     for item in directory.get("users", []):
         put_user(session, item)
-    return {key: len(directory.get(key, [])) for key in ("roles", "departments", "users")}
+    for item in directory.get("users", []):
+        if item.get("ab_partner"):
+            set_partner(session, item["username"], item["ab_partner"])
+    return {key: len(directory.get(key, [])) for key in ("districts", "roles", "departments", "users")}
 
 
 def put_user(session: Session, item: dict) -> User:
@@ -260,7 +336,7 @@ def add_role(session: Session, username: str, role_spec: str) -> None:
 def list_users(session: Session) -> list[dict]:
     users = session.scalars(select(User).order_by(User.username)).all()
     return [{"username": u.username, "display_name": u.display_name, "department": u.department_key,
-             "active": u.active, "roles": role_specs(session, u.username)} for u in users]
+             "active": u.active, "roles": role_specs(session, u.username), "ab_partner": u.ab_partner} for u in users]
 
 
 def active_users(conn) -> list[dict]:
@@ -276,3 +352,144 @@ def role_specs(session: Session, username: str) -> list[str]:
     rows = session.execute(select(UserRole.role_key, UserRole.department_key)
                            .where(UserRole.username == username)).all()
     return sorted(f"{role}@{dept}" if dept else role for role, dept in rows)
+
+
+def list_partners(session: Session) -> list[dict]:
+    """Each AB-role pair once: the A and B usernames with their display names."""
+    b_user = aliased(User)
+    rows = session.execute(select(User.username, User.display_name, b_user.username.label("partner"),
+                                  b_user.display_name.label("partner_name"))
+                           .join(b_user, b_user.username == User.ab_partner)
+                           .where(User.username < b_user.username).order_by(User.username)).all()
+    return [{"username": r.username, "display_name": r.display_name, "partner": r.partner,
+             "partner_name": r.partner_name} for r in rows]
+
+
+def set_partner(session: Session, username: str, partner: str | None) -> list[str]:
+    """Make ``username`` and ``partner`` each other's AB-role partner (AB角互补, 001 十一), releasing whoever either
+    was paired with before; ``partner`` None leaves ``username`` without one. The people released, by name."""
+    user = _existing_user(session, username)
+    if partner == username:
+        raise InvalidInput(f"{username} 不能做自己的 B 角 / {username} cannot be their own AB-role partner")
+    other = _existing_user(session, partner) if partner else None
+    released = []
+    for person in (user, other):
+        former = session.get(User, person.ab_partner) if person is not None and person.ab_partner else None
+        if former is not None and former.username not in (username, partner):
+            former.ab_partner = None
+            released.append(former.username)
+    user.ab_partner = partner or None
+    if other is not None:
+        other.ab_partner = username
+    session.flush()
+    return released
+
+
+def _existing_user(session: Session, username: str) -> User:
+    user = session.get(User, username)
+    if user is None:
+        raise InvalidInput(f"没有这个用户 / no such user: {username}")
+    return user
+
+
+# --- districts and departments -------------------------------------------------------------------------
+
+def put_district(session: Session, key: str, name: str | None, variants: dict[str, str | None]) -> District:
+    """Create or update a district: its Chinese name (None keeps it) and, for each procedure given, the variant
+    it uses (None or "" for none); procedures not given keep their variant."""
+    _check_key(key, "区")
+    district = session.get(District, key) or District(key=key, variants={})
+    district.name = _checked_name(session, District, key, name if name is not None else district.name, "区")
+    chosen = dict(district.variants or {})
+    for procedure, process_key in variants.items():
+        if process_key:
+            _check_variant_key(procedure, process_key)
+            chosen[procedure] = process_key
+        else:
+            chosen.pop(procedure, None)
+    district.variants = chosen
+    session.add(district)
+    session.flush()
+    return district
+
+
+def put_department(session: Session, key: str, name: str, district: str | None) -> Department:
+    """Create a department or rename it, and set the district it belongs to (None for none)."""
+    _check_key(key, "部门")
+    if district and session.get(District, district) is None:
+        raise InvalidInput(f"没有这个区 / no such district: {district}")
+    department = session.get(Department, key) or Department(key=key)
+    department.name = _checked_name(session, Department, key, name, "部门")
+    department.district_key = district or None
+    session.add(department)
+    session.flush()
+    return department
+
+
+def move_all_departments(session: Session, district: str) -> int:
+    """Place every department in ``district`` (the demo directory's people then work there); how many moved."""
+    if session.get(District, district) is None:
+        raise InvalidInput(f"没有这个区 / no such district: {district}")
+    return session.execute(update(Department).values(district_key=district)).rowcount
+
+
+def remove_department(session: Session, key: str) -> None:
+    """Delete a department nobody uses; Conflict naming the users, roles and portfolios that still use it."""
+    department = session.get(Department, key)
+    if department is None:
+        raise NotFound(f"没有这个部门 / no such department: {key}")
+    users = session.scalars(select(User.username).where(User.department_key == key).order_by(User.username)).all()
+    roles = session.execute(select(UserRole.username, UserRole.role_key).where(UserRole.department_key == key)
+                            .order_by(UserRole.username, UserRole.role_key)).all()
+    charges = session.scalars(select(Portfolio.username).where(Portfolio.department_key == key)
+                              .order_by(Portfolio.username)).all()
+    if users or roles or charges:
+        role_names = [f"{r.role_key}@{key}（{r.username}）" for r in roles]
+        zh = _listing(("用户", users), ("角色", role_names), ("分管副区长", charges), separator="；")
+        en = _listing(("users", users), ("roles", role_names), ("in the portfolio of", charges), separator="; ")
+        raise Conflict(f"部门「{department.name}」仍在使用，不能删除：{zh} / the department {key} is still used and cannot "
+                       f"be deleted: {en}")
+    session.delete(department)
+    session.flush()
+
+
+def _listing(*parts, separator: str) -> str:
+    """``("users", ["a", "b"]), ("roles", [])`` -> "users a, b": each non-empty list after its label."""
+    return separator.join(f"{label} {', '.join(names)}" for label, names in parts if names)
+
+
+def list_districts(session: Session) -> list[dict]:
+    """Every district with the variants it uses and its departments."""
+    departments: dict[str | None, list[dict]] = {}
+    for row in session.scalars(select(Department).order_by(Department.key)):
+        departments.setdefault(row.district_key, []).append({"key": row.key, "name": row.name})
+    return [{"key": d.key, "name": d.name, "variants": dict(d.variants or {}),
+             "departments": departments.get(d.key, [])}
+            for d in session.scalars(select(District).order_by(District.key))]
+
+
+def list_departments(session: Session) -> list[dict]:
+    return [{"key": d.key, "name": d.name, "district": d.district_key}
+            for d in session.scalars(select(Department).order_by(Department.key))]
+
+
+def _check_key(key: str, what: str) -> None:
+    if not _KEY.fullmatch(key or ""):
+        raise InvalidInput(f"{what}代码只能用小写字母、数字和下划线，以字母开头 / a key is lower-case letters, digits and "
+                           f"underscores, starting with a letter (at most 64): {key!r}")
+
+
+def _checked_name(session: Session, table, key: str, name: str | None, what: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 128:
+        raise InvalidInput(f"请填写{what}名称（不超过128字） / a name is required (at most 128 characters): {key}")
+    holder = session.scalar(select(table.key).where(table.name == name, table.key != key))
+    if holder is not None:
+        raise InvalidInput(f"名称「{name}」已被 {holder} 使用 / the name {name} is already used by {holder}")
+    return name
+
+
+def _check_variant_key(procedure: str, process_key: str) -> None:
+    if procedure_of(process_key) != procedure:
+        raise InvalidInput(f"「{process_key}」不是「{procedure}」的区流程 / {process_key} is not a district variant of "
+                           f"{procedure} (it would be {procedure}.<district>)")

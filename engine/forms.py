@@ -1,6 +1,9 @@
 """Task forms as JSON Schema: validated before the engine sees the data, with messages per field."""
 from __future__ import annotations
 
+import json
+import re
+
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
@@ -8,6 +11,7 @@ from .clock import parse_instant
 from .errors import InvalidInput
 
 _FORMATS = FormatChecker()
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 
 
 @_FORMATS.checks("date-time", raises=ValueError)
@@ -37,7 +41,32 @@ def check_schema(schema: dict, name: str) -> None:
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as err:
-        raise InvalidInput(f"form {name} is not a valid JSON Schema: {err.message}") from err
+        where = "/".join(str(part) for part in err.absolute_path)
+        at = f"（{where}）" if where else ""
+        raise InvalidInput(f"表单 {name} 不是有效的 JSON Schema{at}：{err.message} / form {name} is not a valid JSON "
+                           f"Schema{f' at {where}' if where else ''}: {err.message}") from err
+
+
+def parse_schema(name: str, text: str) -> dict:
+    """A form given as text (from the designer's page): its name checked, the text parsed as a JSON object and
+    checked as a JSON Schema; InvalidInput saying what is wrong and where."""
+    check_name(name)
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"表单 {name} 不是有效的 JSON：第 {err.lineno} 行第 {err.colno} 列，{err.msg} / form {name} "
+                           f"is not valid JSON: line {err.lineno}, column {err.colno}: {err.msg}") from err
+    if not isinstance(schema, dict):
+        raise InvalidInput(f"表单 {name} 须是一个 JSON 对象 / form {name} must be a JSON object (a JSON Schema)")
+    check_schema(schema, name)
+    return schema
+
+
+def check_name(name: str) -> None:
+    """A form's name is what a task's formJsonSchemaFilename names: a file name such as ``approve.json``."""
+    if not _NAME.fullmatch(name or ""):
+        raise InvalidInput(f"表单名只能用字母、数字、下划线、点和连字符，如 approve.json / a form's name is letters, "
+                           f"digits, _, . and - (at most 128), e.g. approve.json: {name!r}")
 
 
 def field_errors(schema: dict, data: dict) -> list[dict]:

@@ -43,10 +43,21 @@ class Role(Base):
     department_scoped: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class District(Base):
+    """A district (区): the variant of each procedure it uses (procedure -> process key, e.g. "overseas_travel"
+    -> "overseas_travel.fangshan"); a procedure without district variants is not named. Its departments say who
+    works in it."""
+    __tablename__ = "districts"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    variants: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 class Department(Base):
     __tablename__ = "departments"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
+    district_key: Mapped[str | None] = mapped_column(ForeignKey("districts.key"), nullable=True)
 
 
 class User(Base):
@@ -58,6 +69,8 @@ class User(Base):
     # Where notifications are e-mailed when SMTP is configured.
     email: Mapped[str | None] = mapped_column(String(256), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The B partner of the AB-role system (AB角互补, 001 十一); kept symmetric: the partner's partner is this user.
+    ab_partner: Mapped[str | None] = mapped_column(ForeignKey("users.username"), nullable=True)
 
 
 class UserRole(Base):

@@ -12,9 +12,12 @@ A scenario is a JSON document (``processes/<procedure>/scenarios/*.json``)::
        {"check": true, "instance": "a", "expect": {"state": "completed", "data": {"outcome": "approved"}}}
      ]}
 
-``instance`` names an instance within the scenario (default "main"). ``expect`` may give ``state``, ``tasks``
-(the open tasks, each a subset of the task fields), ``data`` (a subset of the instance's data) and ``error``
-(the error code a failing step must raise, e.g. "forbidden"). Times without ``at`` stay where they are.
+A scenario of another district's variant says ``"district": "xicheng"``: before the first step every department
+of the directory is placed in that district, so its people start that district's variants (scenarios run in
+throw-away databases). ``instance`` names an instance within the scenario (default "main"). ``expect`` may give
+``state``, ``tasks`` (the open tasks, each a subset of the task fields), ``data`` (a subset of the instance's data)
+and ``error`` (the error code a failing step must raise, e.g. "forbidden"). Times without ``at`` stay where they
+are.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import directory
 from .clock import parse_instant
 from .errors import GovflowError
 
@@ -52,6 +56,9 @@ def run(engine, scenario: dict, source: str = "") -> ScenarioResult:
     result = ScenarioResult(scenario.get("name", source), source)
     if scenario.get("now"):
         engine.clock.set(parse_instant(scenario["now"]))
+    if scenario.get("district"):
+        with engine.unit_of_work() as uow:
+            directory.move_all_departments(uow.session, scenario["district"])
     instances: dict[str, int] = {}
     for number, step in enumerate(scenario["steps"], start=1):
         failure = _run_step(engine, step, instances)

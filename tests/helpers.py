@@ -1,6 +1,7 @@
 """Helpers shared by the engine tests."""
 from pathlib import Path
 
+from engine import directory
 from engine.commands import Engine
 from engine.models import Base
 
@@ -13,6 +14,19 @@ def deploy(engine: Engine, name: str) -> str:
     [result] = engine.deploy([FIXTURES / name], "admin")
     assert result.status == "deployed"
     return result.key
+
+
+def work_in(engine: Engine, district: str) -> None:
+    """Place every department of the demo directory in ``district``, so its people start that district's
+    variants of a procedure (the demo directory's home district is fangshan)."""
+    with engine.unit_of_work() as uow:
+        directory.move_all_departments(uow.session, district)
+
+
+def use_variant(engine: Engine, district: str, process_key: str) -> None:
+    """Make ``district`` use ``process_key`` for its procedure (e.g. a test stub deployed as a variant)."""
+    with engine.unit_of_work() as uow:
+        directory.put_district(uow.session, district, None, {directory.procedure_of(process_key): process_key})
 
 
 def open_task(engine: Engine, instance_id: int, name: str) -> dict:

@@ -6,15 +6,18 @@ Open the deployed 请假 diagram in the editor, change a task's due-date rule in
 the task at a missing form and see the error listed (validated a moment after the change), click it to select the
 element, fix it, deploy as version 2 with a note; an instance started before runs on version 1, one started after
 on version 2; migrate the first from 1 to 2 (check report, then confirm); a failed instance retried after a fix
-was uploaded and the instance migrated to it. Screenshot: tests/artifacts/admin_editor.png."""
+was uploaded and the instance migrated to it. A new procedure whose task needs a form that does not exist yet: the
+form is added in the forms panel (a schema that is not a JSON Schema shown next to it), and the procedure deployed
+as version 1 with it. Screenshots: tests/artifacts/admin_editor.png, admin_editor_forms.png."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
 import pytest
 
-from engine.errors import InstanceFailed
+from engine.errors import InstanceFailed, InvalidInput
 
 from . import browser as shared
 from .browser import browser_fixture, expect, requires_chromium, shot  # noqa: F401  (browser_fixture: a fixture)
@@ -23,6 +26,8 @@ from .test_cli import TRIP
 
 pytestmark = requires_chromium
 FILER = "liu_civil"
+NEW_PROCEDURE = FIXTURES.parent / "editor" / "travel_allowance.bpmn"  # drawn by a designer: one task, no form yet
+FORM_X = '{"type": "object", "properties": {"amount": {"type": "number", "title": "金额"}}, "required": ["amount"]}'
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +203,56 @@ def test_the_editor_round_trip_keeps_every_model_valid(admin_page, site, key):
     for tag in ("loopDataInputRef", "spiffworkflow:property ", "spiffworkflow:calledDecisionId", "spiffworkflow:postScript"):
         assert exported.count(f"<{tag}") + exported.count(f"<bpmn:{tag}") == \
             original.count(f"<{tag}") + original.count(f"<bpmn:{tag}"), tag
+
+
+def test_a_new_procedure_gets_its_missing_form_in_the_forms_panel_and_is_deployed_as_version_1(admin_page, site,
+                                                                                               tmp_path):
+    page, engine = admin_page, site.engine
+    page.goto("/admin/editor/travel_allowance")
+    expect(page.locator("body[data-editor-ready='1']")).to_have_count(1)
+    expect(page.locator("#editor-opened")).to_contain_text("新流程")
+    expect(page.locator("#form-list")).to_have_text("还没有表单。")
+    page.evaluate("xml => window.govflowEditor.open(xml)", NEW_PROCEDURE.read_text(encoding="utf-8"))
+
+    # the task 填写差旅补助 is given the form x.json, which the procedure does not have yet
+    page.click("[data-element-id='fill']", position={"x": 20, "y": 20})
+    group = page.locator("[data-group-id='group-govflow']")
+    if not govflow_field(page, "formJsonSchemaFilename").is_visible():
+        group.locator(".bio-properties-panel-group-header").click()
+    govflow_field(page, "formJsonSchemaFilename").fill("x.json")
+    missing = page.locator("#problems .problem", has_text="x.json")
+    expect(missing).to_be_visible()
+    expect(missing.locator(".problem-element")).to_have_text("填写差旅补助 (fill)")
+
+    # an uploaded form joins the list and can be removed again
+    uploaded = tmp_path / "notes.json"
+    uploaded.write_text('{"type": "object"}', encoding="utf-8")
+    page.set_input_files("#form-upload", str(uploaded))
+    expect(page.locator("#form-list [data-form='notes.json']")).to_have_count(1)
+    expect(page.locator("#form-current")).to_have_text("notes.json")
+    page.click("#form-remove")
+    expect(page.locator("#form-list [data-form='notes.json']")).to_have_count(0)
+
+    # form x.json: added, first written wrong (the server's check is shown next to it), then right
+    page.fill("#form-new-name", "x.json")
+    page.click("#form-add")
+    expect(page.locator("#form-list [data-form='x.json']")).to_have_count(1)
+    page.fill("#form-text", '{"type": "objec"}')
+    expect(page.locator("#form-error")).to_contain_text("不是有效的 JSON Schema")
+    expect(page.locator("#form-list [data-form='x.json'].has-problem")).to_have_count(1)
+    shot(page, "admin_editor_forms.png")
+    page.fill("#form-text", FORM_X)
+    expect(page.locator("#form-error")).to_be_hidden()
+    expect(page.locator("#problems .problem")).to_have_count(0)
+    expect(page.locator("#validation-state")).to_have_text("通过校验")
+
+    page.fill("#deploy-note", "新流程：差旅补助登记")
+    page.click("#btn-deploy")
+    expect(page.locator("#editor-status")).to_have_text("已部署为第 1 版")
+    [version] = engine.versions("travel_allowance")
+    assert (version["version"], version["note"]) == (1, "新流程：差旅补助登记")
+    assert engine.definition_source("travel_allowance")["forms"] == {"x.json": json.loads(FORM_X)}
+    task = engine.start("travel_allowance", CLERK, {})["tasks"][0]
+    with pytest.raises(InvalidInput, match="金额"):  # the task's form is x.json
+        engine.complete(task["id"], CLERK, {})
+    assert not [p for p in page.console_problems if "Content Security Policy" in p], page.console_problems

@@ -6,7 +6,7 @@ import pytest
 
 from engine.errors import Forbidden, InvalidInput
 
-from .helpers import open_task
+from .helpers import open_task, work_in
 
 DRAFTER, HEAD = "ma_civil_staff", "liu_civil"  # 区民政局: its vice-mayor in charge is zhao_vice
 SIGN_STEPS = ["sign_vice", "sign_exec", "sign_mayor"]
@@ -27,6 +27,8 @@ def draft(**changes) -> dict:
 
 
 def start(engine, district="fangshan", **changes) -> int:
+    """A document drafted in ``district``."""
+    work_in(engine, district)
     return engine.start(f"document_outgoing.{district}", DRAFTER, draft(**changes))["instance"]
 
 
@@ -207,6 +209,7 @@ def test_the_office_seal_needs_the_office_director(engine):
     ("通知", 5000, 10, False), ("通知", 5001, 3, True), ("通知", 100, 11, True), ("研究报告", 4001, 3, True),
 ])
 def test_length_limits_by_kind(engine, kind, chars, pages, over):
+    work_in(engine, "xicheng")
     result = engine.start("document_outgoing.xicheng", DRAFTER, draft(doc_kind=kind, body="字" * chars, pages=pages))
     assert [t["name"] for t in result["tasks"]] == (["length_exception"] if over else ["dept_head_check"])
     data = engine.show(result["instance"])["data"]

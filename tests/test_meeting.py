@@ -8,7 +8,7 @@ import pytest
 from engine.clock import parse_instant
 from engine.errors import Forbidden, InvalidInput
 
-from .helpers import CLERK, open_task
+from .helpers import CLERK, open_task, use_variant
 
 STUB = Path(__file__).parent / "fixtures" / "topic_stub" / "topic_submission"
 MEMBERS = ["wang_mayor", "li_exec", "zhao_vice", "sun_vice", "chen_director", "wu_deputy"]
@@ -19,6 +19,7 @@ MEETING = {"title": "区政府第12次常务会议", "meeting_kind": "常务会�
 @pytest.fixture
 def meeting(engine):
     engine.deploy([STUB], "admin")
+    use_variant(engine, "fangshan", "topic_submission.stub")
     return engine.start("meeting", CLERK, MEETING)["instance"]
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from engine.clock import parse_instant
 
-from .helpers import open_task
+from .helpers import open_task, work_in
 
 APPROVE = {"decision": "同意"}
 CITY_REPLY = {"sent_at": "2026-06-02T09:00:00+08:00", "replied_at": "2026-06-05T15:00:00+08:00",
@@ -58,6 +58,7 @@ def walk(engine, instance_id: int) -> list[str]:
 
 @pytest.mark.parametrize("district, rank, applicant, route", ROUTES, ids=[f"{r[0]}-{r[1]}" for r in ROUTES])
 def test_each_rank_follows_its_districts_route(engine, district, rank, applicant, route):
+    work_in(engine, district)
     instance_id = engine.start(f"overseas_travel.{district}", applicant, application(rank=rank))["instance"]
     assert walk(engine, instance_id) == route
     data = engine.show(instance_id)["data"]
@@ -73,6 +74,7 @@ def test_the_highest_rank_among_the_travellers_decides_the_route(engine):
 
 
 def test_a_reply_from_the_city_is_recorded_with_who_when_and_the_reference(engine):
+    work_in(engine, "xicheng")
     instance_id = engine.start("overseas_travel.xicheng", "ma_civil_staff", application(rank="副处级及以下"))["instance"]
     walk(engine, instance_id)
     reply = [e for e in engine.show(instance_id)["events"] if e["action"] == "complete"
@@ -82,6 +84,7 @@ def test_a_reply_from_the_city_is_recorded_with_who_when_and_the_reference(engin
 
 
 def test_a_refusal_at_any_step_ends_the_application(engine):
+    work_in(engine, "xicheng")
     instance_id = engine.start("overseas_travel.xicheng", "liu_civil", application())["instance"]
     engine.complete(open_task(engine, instance_id, "vice_in_charge")["id"], "zhao_vice", APPROVE)
     engine.complete(open_task(engine, instance_id, "fa_vice")["id"], "sun_vice",
@@ -120,6 +123,7 @@ def approve_trip(engine, applicant: str, **extra) -> int:
 
 
 def test_a_district_leader_gets_one_trip_a_year_unless_an_exception_applies(engine):
+    work_in(engine, "jinghai")
     approve_trip(engine, "zhao_vice")
     second = engine.start("overseas_travel.jinghai", "zhao_vice", application(rank="副区级及以上"))["instance"]
     assert "每人每年出访不超过1次：2026年已出访1次" in engine.show(second)["data"]["rejection_reason"]
@@ -158,8 +162,10 @@ def test_after_return_gifts_are_declared_and_the_trip_report_is_due_in_10_workin
 def test_while_the_mayor_is_abroad_the_executive_vice_mayor_acts_and_routing_returns_after(engine, clock):
     before = engine.start("overseas_travel.fangshan", "liu_civil", application())["instance"]
     assert open_task(engine, before, "mayor")["assignee"] == "wang_mayor"
+    work_in(engine, "jinghai")
     trip = approve_trip(engine, "wang_mayor", acting_person="li_exec")
     assert engine.show(trip)["data"]["outcome"] == "approved"
+    work_in(engine, "fangshan")
 
     clock.set(parse_instant("2026-07-02T09:00:00+08:00"))  # abroad from 07-01 to 07-06
     during = engine.start("overseas_travel.fangshan", "huang_edu", application())["instance"]

@@ -9,7 +9,7 @@ from engine.calendar_admin import CalendarAdmin
 from engine.clock import parse_instant
 from engine.errors import Forbidden, InvalidInput
 
-from .helpers import open_task
+from .helpers import open_task, work_in
 
 FILER = "ma_civil_staff"  # 民政局经办人: civil_affairs, whose vice-mayor in charge is zhao_vice
 HEADS = {"education": "huang_edu", "commerce": "he_commerce", "justice": "lin_justice", "civil_affairs": "liu_civil"}
@@ -39,6 +39,8 @@ def topic(**extra) -> dict:
 
 
 def start(engine, variant="fangshan", actor=FILER, **extra) -> int:
+    """A topic filed in the variant's district."""
+    work_in(engine, variant)
     return engine.start(f"topic_submission.{variant}", actor, topic(**extra))["instance"]
 
 

@@ -3,16 +3,26 @@ only admins (anyone else gets the 403 page and nothing changes), the CSRF token 
 instance operations, a migration that must be refused (the report shown, nothing moved), deployment by upload
 (version 2 with its note), and the editor's validate / draft / deploy calls."""
 import io
+import json
 import re
 import shutil
 
 import pytest
+
+from engine.directory_admin import DirectoryAdmin
 
 from .conftest import PROCESSES
 from .helpers import CLERK, FIXTURES, deploy, open_task, snapshot
 
 ADMIN = "admin"
 LEAVE_XML = (PROCESSES / "leave" / "leave.bpmn").read_text(encoding="utf-8")
+# A new procedure whose one user task uses the form x.json (the designer has not written it yet).
+ALLOWANCE_XML = (FIXTURES.parent / "editor" / "travel_allowance.bpmn").read_text(encoding="utf-8").replace(
+    '<bpmn:userTask id="fill" name="填写差旅补助">',
+    '<bpmn:userTask id="fill" name="填写差旅补助"><bpmn:extensionElements><spiffworkflow:properties>'
+    '<spiffworkflow:property name="formJsonSchemaFilename" value="x.json"/></spiffworkflow:properties>'
+    '</bpmn:extensionElements>')
+FORM_X = '{"type": "object", "properties": {"amount": {"type": "number", "title": "金额"}}, "required": ["amount"]}'
 PAGES = ["/admin/", "/admin/instances", "/admin/definitions", "/admin/definitions/leave/1", "/admin/editor/leave",
          "/admin/dmn/leave", "/admin/directory", "/admin/calendar"]
 
@@ -30,6 +40,11 @@ def posts(instance_id: int) -> list[tuple[str, dict]]:
             ("/admin/editor/leave/validate", None), ("/admin/editor/leave/discard", {}),
             ("/admin/dmn/leave", None),
             ("/admin/directory/users", {"username": "zheng_clerk", "display_name": "x", "roles": "admin", "active": "1"}),
+            ("/admin/directory/districts", {"key": "fangshan", "name": "房山区",
+                                            "variant:overseas_travel": "overseas_travel.xicheng"}),
+            ("/admin/directory/departments", {"key": "sports", "name": "区体育局", "district": "fangshan"}),
+            ("/admin/directory/departments/fao/remove", {}),
+            ("/admin/directory/partners", {"username": "li_exec", "partner": "zhao_vice"}),
             ("/admin/roster", {"role": "duty_office", "username": "feng_duty", "starts_at": "2026-06-01T08:00",
                                "ends_at": "2026-06-02T08:00"}),
             ("/admin/roster/1/remove", {}),
@@ -226,3 +241,108 @@ def test_directory_roster_and_calendar_are_edited_in_the_ui(engine, web):
     assert "2026-06-02" in page and "调休" in page
     admin.post("/admin/calendar", {"day": "2026-06-02", "kind": "unset"})
     assert "2026-06-02" not in admin.get("/admin/calendar").get_data(as_text=True)
+
+
+def test_districts_choose_their_variants_on_the_directory_page(engine, web):
+    admin = web(ADMIN)
+    page = admin.get("/admin/directory").get_data(as_text=True)
+    assert 'id="district-xicheng-overseas_travel"' in page and '<option value="overseas_travel.jinghai"' in page
+    response = admin.post("/admin/directory/districts", {
+        "key": "fangshan", "name": "北京市房山区", "variant:overseas_travel": "overseas_travel.jinghai",
+        "variant:topic_submission": "topic_submission.fangshan", "variant:document_outgoing": ""})
+    assert response.status_code == 302
+    assert engine.profile("liu_civil").variants == {"overseas_travel": "overseas_travel.jinghai",
+                                                   "topic_submission": "topic_submission.fangshan"}
+    before = snapshot(engine)
+    response = admin.post("/admin/directory/districts", {"key": "fangshan", "name": "北京市房山区",
+                                                         "variant:overseas_travel": "topic_submission.xicheng"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="district-fangshan-error"' in page
+    assert "不是「overseas_travel」的区流程" in page
+    assert snapshot(engine) == before
+    response = admin.post("/admin/directory/districts", {"key": "Hai Dian", "name": "海淀区"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="district-error"' in page and 'value="海淀区"' in page  # input kept
+    assert snapshot(engine) == before
+
+
+def test_departments_are_added_renamed_moved_and_deleted_only_when_unused(engine, web):
+    admin = web(ADMIN)
+    assert admin.post("/admin/directory/departments", {"key": "sports", "name": "区体育局",
+                                                       "district": "fangshan"}).status_code == 302
+    admin.post("/admin/directory/departments", {"key": "sports", "name": "区文化和旅游局", "district": "xicheng"})
+    page = admin.get("/admin/directory").get_data(as_text=True)
+    assert 'id="department-sports-name" value="区文化和旅游局"' in page
+    before = snapshot(engine)
+    response = admin.post("/admin/directory/departments/civil_affairs/remove")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409 and 'id="department-civil_affairs-error"' in page
+    assert "仍在使用，不能删除" in page and "liu_civil" in page and "zhao_vice" in page
+    response = admin.post("/admin/directory/departments", {"key": "sports", "name": "区民政局", "district": ""})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "已被 civil_affairs 使用" in page
+    assert 'id="department-sports-name" value="区民政局"' in page  # what was entered is kept
+    assert snapshot(engine) == before
+    assert admin.post("/admin/directory/departments/sports/remove").status_code == 302
+    assert "sports" not in {d["key"] for d in DirectoryAdmin(engine).departments()}
+
+
+def test_ab_role_partners_are_paired_on_the_directory_page(engine, web):
+    admin = web(ADMIN)
+    page = admin.get("/admin/directory").get_data(as_text=True)
+    assert 'data-pair="sun_vice-zhao_vice"' in page
+    assert admin.post("/admin/directory/partners", {"username": "li_exec", "partner": "sun_vice"}).status_code == 302
+    assert [(p["username"], p["partner"]) for p in DirectoryAdmin(engine).partners()] == [("li_exec", "sun_vice")]
+    before = snapshot(engine)
+    response = admin.post("/admin/directory/partners", {"username": "li_exec", "partner": "li_exec"})
+    assert response.status_code == 422 and 'id="partner-error"' in response.get_data(as_text=True)
+    assert snapshot(engine) == before
+
+
+def test_the_editor_checks_each_form_as_a_json_schema_and_saves_and_deploys_the_forms(engine, web):
+    admin = web(ADMIN)
+    token = admin.csrf_token()
+
+    def call(name, forms, **extra):
+        return admin.client.post(f"/admin/editor/travel_allowance/{name}", json={"xml": ALLOWANCE_XML, "forms": forms,
+                                                                                 **extra},
+                                 headers={"X-CSRFToken": token})
+
+    [missing] = call("validate", {}).get_json()["problems"]
+    assert missing["element"] == "fill" and "x.json" in missing["message"]
+    result = call("validate", {"x.json": '{"type": "objec"}'}).get_json()
+    assert result["valid"] is False
+    [problem] = result["problems"]  # the form's own problem, and no "does not exist" beside it
+    assert problem["form"] == "x.json" and "不是有效的 JSON Schema（type）" in problem["message"]
+    [problem] = call("validate", {"x.json": '{"type": "object",'}).get_json()["problems"]
+    assert "不是有效的 JSON：第 1 行" in problem["message"]
+    [problem] = call("validate", {"x y.json": "{}", "x.json": FORM_X}).get_json()["problems"]
+    assert problem["form"] == "x y.json" and "表单名只能用" in problem["message"]
+
+    before = snapshot(engine)
+    refused = call("draft", {"x.json": "[]"})
+    assert refused.status_code == 422 and refused.get_json()["details"][0]["form"] == "x.json"
+    assert call("deploy", {"x.json": "[]"}, note="新流程").status_code == 422
+    assert snapshot(engine) == before
+
+    assert call("validate", {"x.json": FORM_X}).get_json() == {"valid": True, "problems": []}
+    assert call("draft", {"x.json": FORM_X}).get_json()["saved"] is True
+    assert engine.draft("travel_allowance")["forms"] == {"x.json": json.loads(FORM_X)}
+    page = admin.get("/admin/editor/travel_allowance").get_data(as_text=True)
+    assert '"x.json": "{\\n  \\"type\\": \\"object\\"' in page  # the draft's form, as text, in the page data
+    result = call("deploy", {"x.json": FORM_X}, note="新流程：差旅补助").get_json()
+    assert (result["status"], result["version"]) == ("deployed", 1)
+    assert engine.definition_source("travel_allowance")["forms"] == {"x.json": json.loads(FORM_X)}
+
+
+def test_saving_the_decision_tables_keeps_the_forms_of_the_draft(engine, web):
+    admin = web(ADMIN)
+    token = admin.csrf_token()
+    forms = {name: json.dumps(schema) for name, schema in engine.definition_source("leave")["forms"].items()}
+    forms["extra.json"] = '{"type": "object"}'
+    admin.client.post("/admin/editor/leave/draft", json={"xml": LEAVE_XML, "forms": forms},
+                      headers={"X-CSRFToken": token})
+    tables = engine.definition_source("leave")["dmn"]
+    saved = admin.client.post("/admin/dmn/leave", json={"dmn": tables}, headers={"X-CSRFToken": token})
+    assert saved.status_code == 200
+    assert "extra.json" in engine.draft("leave")["forms"]

@@ -7,11 +7,14 @@
                                      .bpmn/.dmn files to deploy with a change note
     /admin/definitions/<key>/<v>     one version: its note and its diagram
     /admin/editor/<key>              the bpmn-js modeler with its properties panel and GovFlow's properties group
-                                     (webui/static/js/editor.js, bundle in static/vendor/govflow-modeler/); the
-                                     JSON calls below validate, save the draft, run the scenarios and deploy
+                                     (webui/static/js/editor.js, bundle in static/vendor/govflow-modeler/), and the
+                                     forms panel (each form's JSON Schema as text: edit, upload, add, remove); the
+                                     JSON calls below validate, save the draft, run the scenarios and deploy, with
+                                     the forms, each checked as a JSON Schema here first
     /admin/dmn/<key>                 the dmn-js modeler for the key's decision tables, saved with the draft
-    /admin/directory, /admin/calendar  users and their roles, department, active flag and portfolio; the duty
-                                     roster; holiday and make-up-workday overrides
+    /admin/directory, /admin/calendar  users and their roles, department, active flag and portfolio; districts and
+                                     the procedure variant each uses; departments and their district; AB-role
+                                     partners; the duty roster; holiday and make-up-workday overrides
 
 Anyone else gets the 403 page and nothing changes (the engine checks the admin role again on every operation).
 Every form and every JSON POST carries the CSRF token (forms: ``csrf_token``; fetch: the ``X-CSRFToken`` header).
@@ -24,10 +27,11 @@ from pathlib import Path
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from engine import audit, directory, roster
+from engine import audit, directory, forms, roster
 from engine.calendar_admin import CalendarAdmin
-from engine.errors import Conflict, GovflowError, InvalidInput
-from engine.models import Department, Portfolio, Role
+from engine.directory_admin import DirectoryAdmin
+from engine.errors import Conflict, GovflowError, InvalidInput, NotFound
+from engine.models import Portfolio, Role
 
 from .app import STATUS, engine
 from .i18n import gettext as _, pick
@@ -284,15 +288,16 @@ def editor(key: str):
     except GovflowError:
         deployed = None
     if draft:
-        xml, opened = draft["xml"], "draft"
+        xml, opened, forms = draft["xml"], "draft", draft["forms"]
     elif deployed:
         source = engine().definition_source(key, version) if version else deployed
-        xml, opened = source["xml"], f"v{source['version']}"
+        xml, opened, forms = source["xml"], f"v{source['version']}", source["forms"]
     else:
-        xml, opened = NEW_DIAGRAM.replace("{key}", key.replace(".", "_")), "new"
+        xml, opened, forms = NEW_DIAGRAM.replace("{key}", key.replace(".", "_")), "new", {}
     data = {"key": key, "xml": xml, "opened": opened, "deployed_xml": deployed["xml"] if deployed else None,
             "deployed_version": deployed["version"] if deployed else None, "roles": _roles(),
-            "forms": sorted((deployed or {}).get("forms") or {}), "properties": GOVFLOW_PROPERTIES,
+            "forms": {name: json.dumps(schema, ensure_ascii=False, indent=2) for name, schema in (forms or {}).items()},
+            "properties": GOVFLOW_PROPERTIES,
             "urls": {name: url_for(f"admin.editor_{name}", key=key)
                      for name in ("validate", "draft", "discard", "scenarios", "deploy")}}
     return render_template("admin_editor.html", key=key, data=data, draft=draft, deployed=deployed,
@@ -306,7 +311,36 @@ def _payload() -> dict:
     dmn = body.get("dmn")
     if dmn is not None and not (isinstance(dmn, dict) and all(isinstance(v, str) for v in dmn.values())):
         raise InvalidInput(_("决策表格式有误"))
+    texts = body.get("forms")
+    if texts is not None and not (isinstance(texts, dict) and all(isinstance(v, str) for v in texts.values())):
+        raise InvalidInput(_("表单格式有误"))
     return body
+
+
+def _checked_forms(body: dict) -> tuple[dict | None, list[dict]]:
+    """The forms the editor sent (name -> JSON text), each parsed and checked as a JSON Schema: the schemas, and a
+    problem for each form that is not one (that form then stands in as an empty schema, so that the diagram's
+    own problems are listed once). None when the editor sent no forms."""
+    texts = body.get("forms")
+    if texts is None:
+        return None, []
+    schemas, problems = {}, []
+    for name, text in sorted(texts.items()):
+        try:
+            schemas[name] = forms.parse_schema(name, text)
+        except InvalidInput as err:
+            schemas[name] = {}
+            problems.append({"source": name, "form": name, "line": None, "element": None,
+                             "message": pick(err.message), "name": ""})
+    return schemas, problems
+
+
+def _valid_forms(body: dict) -> dict | None:
+    """The forms the editor sent, all of them valid JSON Schemas; else InvalidInput listing each problem."""
+    schemas, problems = _checked_forms(body)
+    if problems:
+        raise InvalidInput(_("表单有误：{names}", names=", ".join(p["form"] for p in problems)), problems)
+    return schemas
 
 
 def _json_error(err: GovflowError):
@@ -335,17 +369,19 @@ def _with_names(problems: list[dict], xml: str) -> list[dict]:
 def editor_validate(key: str):
     try:
         body = _payload()
-        result = engine().validate_model(key, body["xml"], me(), dmn=body.get("dmn"))
+        schemas, form_problems = _checked_forms(body)
+        result = engine().validate_model(key, body["xml"], me(), dmn=body.get("dmn"), forms=schemas)
     except GovflowError as err:
         return _json_error(err)
-    return jsonify({"valid": result["valid"], "problems": _with_names(result["problems"], body["xml"])})
+    problems = form_problems + _with_names(result["problems"], body["xml"])
+    return jsonify({"valid": not problems, "problems": problems})
 
 
 @bp.post("/editor/<key>/draft")
 def editor_draft(key: str):
     try:
         body = _payload()
-        saved = engine().save_draft(key, body["xml"], me(), dmn=body.get("dmn"))
+        saved = engine().save_draft(key, body["xml"], me(), dmn=body.get("dmn"), forms=_valid_forms(body))
     except GovflowError as err:
         return _json_error(err)
     return jsonify({"saved": True, "updated_at": saved["updated_at"], "base_version": saved["base_version"]})
@@ -365,7 +401,8 @@ def editor_scenarios(key: str):
     try:
         body = _payload()
         document = json.loads(DEMO_DIRECTORY.read_text(encoding="utf-8"))
-        results = engine().run_draft_scenarios(key, body["xml"], me(), PROCESSES, document, dmn=body.get("dmn"))
+        results = engine().run_draft_scenarios(key, body["xml"], me(), PROCESSES, document, dmn=body.get("dmn"),
+                                               forms=_valid_forms(body))
     except GovflowError as err:
         return _json_error(err)
     return jsonify({"results": [{"name": r.get("name"), "source": r.get("source"), "passed": bool(r.get("passed")),
@@ -379,7 +416,7 @@ def editor_deploy(key: str):
         note = str(body.get("note") or "").strip()
         if not note:
             raise InvalidInput(_("请填写变更说明"))
-        result = engine().deploy_model(key, body["xml"], me(), note, dmn=body.get("dmn"))
+        result = engine().deploy_model(key, body["xml"], me(), note, dmn=body.get("dmn"), forms=_valid_forms(body))
     except GovflowError as err:
         if err.code == "invalid_diagram":
             return jsonify({"error": err.code, "message": pick(err.message),
@@ -425,19 +462,87 @@ def dmn_save(key: str):
 
 @bp.get("/directory")
 def directory_page():
+    return _directory_page()
+
+
+def _directory_page(problem: dict | None = None, status: int = 200):
+    """The directory page; ``problem`` ({"form", "key", "message", "values"}) is a refused edit, shown next to its
+    form with what was entered kept."""
+    admin = DirectoryAdmin(engine())
     with engine().read() as session:
         users = directory.list_users(session)
         portfolios = {}
         for row in session.scalars(select(Portfolio).order_by(Portfolio.username, Portfolio.department_key)):
             portfolios.setdefault(row.username, []).append(row.department_key)
-        departments = [{"key": d.key, "name": d.name} for d in session.scalars(select(Department).order_by(Department.key))]
         roles = [{"key": r.key, "name": r.name_zh} for r in session.scalars(select(Role).order_by(Role.key))]
     for user in users:
         user["portfolio"] = portfolios.get(user["username"], [])
     edit = request.args.get("edit", "")
     editing = next((u for u in users if u["username"] == edit), None)
-    return render_template("admin_directory.html", users=users, departments=departments, roles=roles,
-                           editing=editing, entries=roster.list(engine()))
+    districts = admin.districts()
+    return render_template("admin_directory.html", users=users, departments=admin.departments(), roles=roles,
+                           editing=editing, entries=roster.list(engine()), districts=districts,
+                           district_names={d["key"]: d["name"] for d in districts},
+                           choices=_variant_choices(admin, districts), partners=admin.partners(),
+                           problem=problem or {}), status
+
+
+def _variant_choices(admin: DirectoryAdmin, districts: list[dict]) -> dict[str, list[str]]:
+    """procedure -> the variants a district may choose: the deployed ones, and any a district uses already."""
+    choices = admin.variant_choices()
+    for district in districts:
+        for procedure, key in district["variants"].items():
+            if key not in choices.setdefault(procedure, []):
+                choices[procedure].append(key)
+    return {procedure: sorted(keys) for procedure, keys in sorted(choices.items())}
+
+
+def _directory_edit(form: str, key: str, call, done: str, anchor: str):
+    """Run an edit of the directory: done → back to the page with ``done``; refused → the page again (422, or
+    409 for a department still in use) with the message next to the form and the input kept."""
+    try:
+        call()
+    except (InvalidInput, Conflict, NotFound) as err:
+        problem = {"form": form, "key": key, "message": pick(err.message), "values": request.form.to_dict()}
+        return _directory_page(problem, STATUS.get(err.code, 422))
+    flash(done, "success")
+    return redirect(url_for("admin.directory_page") + anchor)
+
+
+@bp.post("/directory/districts")
+def put_district():
+    form = request.form
+    key = form.get("key", "").strip()
+    variants = {name[len("variant:"):]: value or None for name, value in form.items() if name.startswith("variant:")}
+    return _directory_edit("district", key,
+                           lambda: DirectoryAdmin(engine()).put_district(key, form.get("name", ""), variants, me()),
+                           _("已保存区 {key}", key=key), "#districts")
+
+
+@bp.post("/directory/departments")
+def put_department():
+    form = request.form
+    key = form.get("key", "").strip()
+    return _directory_edit("department", key,
+                           lambda: DirectoryAdmin(engine()).put_department(key, form.get("name", ""),
+                                                                           form.get("district") or None, me()),
+                           _("已保存部门 {key}", key=key), "#departments")
+
+
+@bp.post("/directory/departments/<key>/remove")
+def remove_department(key: str):
+    return _directory_edit("department", key, lambda: DirectoryAdmin(engine()).remove_department(key, me()),
+                           _("已删除部门 {key}", key=key), "#departments")
+
+
+@bp.post("/directory/partners")
+def set_partner():
+    form = request.form
+    username = form.get("username", "")
+    partner = form.get("partner") or None
+    return _directory_edit("partner", username,
+                           lambda: DirectoryAdmin(engine()).set_partner(username, partner, me()),
+                           _("已保存 {name} 的 AB 角", name=username), "#partners")
 
 
 def _words(text: str) -> list[str]:

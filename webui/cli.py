@@ -14,6 +14,7 @@ import click
 
 from engine import directory, eventlog, reports, roster
 from engine.calendar_admin import CalendarAdmin
+from engine.directory_admin import DirectoryAdmin
 from engine.clock import Clock, parse_instant
 from engine.commands import Engine
 from engine.scenarios import find as scenario_files
@@ -525,7 +526,7 @@ def migrate(ctx: Context, instance_ids, to_version, reason, check, actor):
 
 @cli.group()
 def users():
-    """The directory: users, roles, departments, portfolios."""
+    """The directory: users, roles, departments, portfolios, districts, AB-role partners."""
 
 
 @users.command("list")
@@ -566,6 +567,81 @@ def users_add(ctx: Context, username, display_name, department, roles, portfolio
         directory.put_user(uow.session, item)
         saved = directory.role_specs(uow.session, username)
     ctx.emit({"username": username, "roles": saved}, f"{username}: {', '.join(saved) or 'no roles'}")
+
+
+@users.command("districts")
+@pass_ctx
+def users_districts(ctx: Context):
+    """Every district with the procedure variants it uses and its departments."""
+    rows = DirectoryAdmin(ctx.engine).districts()
+    ctx.emit(rows, "\n".join(_district_line(d) for d in rows) or "no districts")
+
+
+@users.command("district")
+@click.argument("key")
+@click.option("--name", help="The district's Chinese name (required for a new district).")
+@click.option("--use", "uses", multiple=True, metavar="PROCEDURE=KEY",
+              help="The variant the district uses of a procedure, e.g. overseas_travel=overseas_travel.fangshan; "
+                   "PROCEDURE= for none. Repeat for several.")
+@click.option("--as", "actor", default="admin", show_default=True)
+@pass_ctx
+def users_district(ctx: Context, key, name, uses, actor):
+    """Create or update district KEY: its name and the variant it uses of each procedure."""
+    district = DirectoryAdmin(ctx.engine).put_district(key, name, _variant_choices(uses), actor)
+    ctx.emit(district, _district_line(district))
+
+
+@users.command("department")
+@click.argument("key")
+@click.option("--name", required=True, help="The department's Chinese name.")
+@click.option("--district", help="The district it belongs to (none if not given).")
+@click.option("--as", "actor", default="admin", show_default=True)
+@pass_ctx
+def users_department(ctx: Context, key, name, district, actor):
+    """Add department KEY, or rename it and set its district."""
+    department = DirectoryAdmin(ctx.engine).put_department(key, name, district, actor)
+    ctx.emit(department, f"{department['key']}\t{department['name']}\t{department['district'] or '-'}")
+
+
+@users.command("remove-department")
+@click.argument("key")
+@click.option("--as", "actor", default="admin", show_default=True)
+@pass_ctx
+def users_remove_department(ctx: Context, key, actor):
+    """Delete department KEY; refused while users, roles or portfolios still use it."""
+    removed = DirectoryAdmin(ctx.engine).remove_department(key, actor)
+    ctx.emit({"removed": removed}, f"removed {key}")
+
+
+@users.command("partner")
+@click.argument("username")
+@click.argument("partner", required=False)
+@click.option("--none", "no_partner", is_flag=True, help="Leave USERNAME without an AB-role partner.")
+@click.option("--as", "actor", default="admin", show_default=True)
+@pass_ctx
+def users_partner(ctx: Context, username, partner, no_partner, actor):
+    """Pair USERNAME and PARTNER as each other's AB-role partner (AB角互补), or --none."""
+    if bool(partner) == no_partner:
+        raise click.UsageError("give either PARTNER or --none")
+    result = DirectoryAdmin(ctx.engine).set_partner(username, partner, actor)
+    ctx.emit(result, f"{username} <-> {partner}" if partner else f"{username}: no AB-role partner")
+
+
+def _variant_choices(uses: tuple[str, ...]) -> dict[str, str | None]:
+    choices = {}
+    for use in uses:
+        procedure, equals, key = use.partition("=")
+        if not equals or not procedure.strip():
+            raise click.BadParameter(f"--use {use!r}: write PROCEDURE=KEY, "
+                                     "e.g. overseas_travel=overseas_travel.fangshan")
+        choices[procedure.strip()] = key.strip() or None
+    return choices
+
+
+def _district_line(district: dict) -> str:
+    variants = ", ".join(f"{procedure}={key}" for procedure, key in sorted(district["variants"].items()))
+    departments = ", ".join(d["key"] for d in district.get("departments", []))
+    return f"{district['key']}\t{district['name']}\t{variants or '-'}" + (f"\t[{departments}]" if departments else "")
 
 
 @cli.group()

@@ -205,8 +205,9 @@ EN: dict[str, str] = {
     "保存后随草稿一起校验和部署。": "Saved with the draft, validated and deployed with it.",
     "返回流程设计": "Back to the diagram", "此流程没有决策表。": "This procedure has no decision tables.",
     "决策表已保存到草稿": "Decision tables saved to the draft",
-    "用户的角色、部门、是否在岗，副区长的分管部门，以及值班表。":
-        "Users' roles, departments and whether they are active, the vice-mayors' portfolios, and the duty roster.",
+    "用户的角色、部门、是否在岗，副区长的分管部门和 AB 角，各区及其采用的流程版本，部门所属的区，以及值班表。":
+        "Users' roles, departments and whether they are active, the vice-mayors' portfolios and AB-role partners, the "
+        "districts and the procedure variants they use, each department's district, and the duty roster.",
     "编辑用户": "Edit user", "添加或修改用户": "Add or change a user", "姓名（职务）": "Name (post)",
     "角色（空格分隔，如 dept_head@civil_affairs）": "Roles (space-separated, e.g. dept_head@civil_affairs)",
     "分管部门（副区长，空格分隔）": "Portfolio (vice-mayors; space-separated departments)",
@@ -219,4 +220,25 @@ EN: dict[str, str] = {
     "日期": "Day", "调整为": "Make it", "休息日（放假）": "A day off (holiday)", "工作日（调休上班）": "A workday (make-up)",
     "取消调整": "Remove the override", "休息日": "Day off", "工作日": "Workday", "调整人": "Changed by",
     "调整时间": "Changed at", "没有调整。": "No overrides.", "工作日调整已保存": "Calendar override saved",
+    # the designer's forms panel
+    "表单": "Forms", "任务表单（JSON Schema），随草稿保存、随部署发布":
+        "Task forms (JSON Schema), saved with the draft and deployed with it",
+    "删除表单": "Remove the form", "表单内容（JSON Schema）": "The form (JSON Schema)", "新表单名": "New form's name",
+    "新建表单": "Add a form", "上传 .json 文件": "Upload a .json file", "还没有表单。": "No forms yet.",
+    "请选择或新建一个表单": "Choose or add a form", "请填写表单名": "Write the form's name",
+    "已有同名表单：{name}": "There is already a form {name}", "表单格式有误": "The forms are malformed",
+    "表单有误：{names}": "These forms have problems: {names}",
+    # directory: AB-role partners, districts, departments
+    "AB角": "AB-role partner", "A 角": "A role", "B 角": "B role (partner)", "无": "None",
+    "副区长之间实行AB角互补工作制度（001 十一）：本人不在岗且请假未指定代理人时，新任务交其 B 角办理，B 角也可代办其未办完的任务。":
+        "Vice-mayors stand in for each other in AB roles (001 article 11): while someone is away and their absence "
+        "names no acting person, their new tasks go to their B partner, who may also act on their open tasks.",
+    "保存 AB 角": "Save the AB pair", "还没有 AB 角。": "No AB-role pairs yet.", "区与流程版本": "Districts and variants",
+    "各区对有区别版本的流程选用其中一个；人员只能发起本人部门所属区的版本。":
+        "Each district chooses one variant of every procedure that has district variants; people may start only "
+        "the variant of their department's district.",
+    "区代码": "District key", "区名称": "District name", "不采用": "None", "添加区": "Add a district",
+    "部门代码": "Department key", "部门名称": "Department name", "所属区": "District", "删除部门": "Delete",
+    "添加部门": "Add a department", "已保存区 {key}": "Saved the district {key}", "已保存部门 {key}": "Saved the department {key}",
+    "已删除部门 {key}": "Deleted the department {key}", "已保存 {name} 的 AB 角": "Saved {name}'s AB-role partner",
 }

@@ -3,14 +3,18 @@
  * (static/vendor/govflow-modeler/govflow-modeler.js → window.GovflowModeler) with its properties panel,
  * validation a moment after every change and on demand (clicking a problem selects its element), saving the
  * draft, comparing with the deployed version, the procedure's scenarios against the draft, and deployment with a
- * change note. The page's data comes from <script type="application/json" id="editor-data">, its texts from
- * <template id="editor-texts">. Every POST carries the CSRF token (X-CSRFToken). No inline scripts, no eval.
+ * change note. The forms panel keeps the model's task forms (JSON Schema) as text — edit one, upload a .json
+ * file, add, remove — and every call sends them with the diagram; the server checks each as a JSON Schema and its
+ * problem is shown next to the form. The page's data comes from <script type="application/json" id="editor-data">,
+ * its texts from <template id="editor-texts">. Every POST carries the CSRF token (X-CSRFToken). No inline
+ * scripts, no eval.
  */
 (function () {
   'use strict';
 
   var VALIDATE_DELAY = 800;
   var data, texts = {}, editor, timer = null, generation = 0, dirty = false;
+  var forms = {}, currentForm = null, formProblems = {};
 
   function $(id) { return document.getElementById(id); }
 
@@ -66,10 +70,19 @@
       state.textContent = result.message && !problems.length ? result.message : t('invalid', { n: problems.length });
       state.className = 'validation-state bad';
     }
+    noteFormProblems(problems);
     problems.forEach(function (p) {
       var item = li('problem');
       item.setAttribute('data-element', p.element || '');
-      if (p.element) {
+      if (p.form) {
+        item.setAttribute('data-form', p.form);
+        var open = document.createElement('button');
+        open.type = 'button';
+        open.className = 'linkish problem-element';
+        open.textContent = p.form;
+        open.addEventListener('click', function () { openForm(p.form); });
+        item.appendChild(open);
+      } else if (p.element) {
         var link = document.createElement('button');
         link.type = 'button';
         link.className = 'linkish problem-element';
@@ -86,11 +99,17 @@
     });
   }
 
+  function model(xml, extra) {
+    var body = { xml: xml, forms: forms };
+    Object.keys(extra || {}).forEach(function (k) { body[k] = extra[k]; });
+    return body;
+  }
+
   function validate() {
     var mine = ++generation;
     status(t('checking'));
     return editor.xml().then(function (xml) {
-      return post(data.urls.validate, { xml: xml });
+      return post(data.urls.validate, model(xml));
     }).then(function (result) {
       if (mine !== generation) return result;
       showProblems(result);
@@ -108,8 +127,10 @@
   // --- draft, diff, scenarios, deploy ---------------------------------------------------------------
 
   function saveDraft() {
-    return editor.xml().then(function (xml) { return post(data.urls.draft, { xml: xml }); }).then(function (r) {
-      if (r.saved) { dirty = false; status(t('saved'), 'ok'); } else { status(r.message || t('error'), 'bad'); }
+    return editor.xml().then(function (xml) { return post(data.urls.draft, model(xml)); }).then(function (r) {
+      if (r.saved) { dirty = false; status(t('saved'), 'ok'); return; }
+      if (r.details && r.details.length) showProblems({ valid: false, message: r.message, problems: r.details });
+      status(r.message || t('error'), 'bad');
     });
   }
 
@@ -158,7 +179,7 @@
     card.hidden = false;
     clear(list);
     status(t('running'));
-    return editor.xml().then(function (xml) { return post(data.urls.scenarios, { xml: xml }); }).then(function (r) {
+    return editor.xml().then(function (xml) { return post(data.urls.scenarios, model(xml)); }).then(function (r) {
       status('');
       if (r.error) { list.appendChild(li('scenario failed')).textContent = r.message; return; }
       if (!r.results.length) { list.appendChild(li('muted')).textContent = t('no_scenarios'); return; }
@@ -176,7 +197,7 @@
     var note = $('deploy-note').value.trim();
     if (!note) { status(t('note_required'), 'bad'); $('deploy-note').focus(); return Promise.resolve(); }
     return editor.xml().then(function (xml) {
-      return post(data.urls.deploy, { xml: xml, note: note }).then(function (r) {
+      return post(data.urls.deploy, model(xml, { note: note })).then(function (r) {
         if (r.httpStatus === 200) {
           dirty = false;
           status(t(r.status === 'unchanged' ? 'unchanged' : 'deployed', { v: r.version }), 'ok');
@@ -192,6 +213,108 @@
     });
   }
 
+  // --- forms: JSON Schema as text, sent with the diagram -------------------------------------------------
+
+  var NEW_FORM = '{\n  "type": "object",\n  "properties": {},\n  "required": []\n}\n';
+
+  function renderForms() {
+    var list = $('form-list'), names = Object.keys(forms).sort();
+    clear(list);
+    if (!names.length) list.appendChild(li('muted')).textContent = t('no_forms');
+    names.forEach(function (name) {
+      var item = li('form-item' + (name === currentForm ? ' current' : '') +
+                    (formProblems[name] ? ' has-problem' : ''));
+      item.setAttribute('data-form', name);
+      var button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'linkish form-name';
+      button.textContent = name;
+      button.addEventListener('click', function () { openForm(name); });
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+    $('form-current').textContent = currentForm === null ? t('no_form_selected') : currentForm;
+    $('form-remove').disabled = currentForm === null;
+    showFormProblem();
+  }
+
+  function showFormProblem() {
+    var el = $('form-error'), message = currentForm !== null ? formProblems[currentForm] : '';
+    el.hidden = !message;
+    el.textContent = message || '';
+  }
+
+  function noteFormProblems(problems) {
+    formProblems = {};
+    problems.forEach(function (p) { if (p.form) formProblems[p.form] = p.message; });
+    renderForms();
+  }
+
+  function openForm(name) {
+    currentForm = name;
+    var text = $('form-text');
+    text.disabled = false;
+    text.value = forms[name];
+    renderForms();
+  }
+
+  function formsChanged() {
+    dirty = true;
+    scheduleValidation();
+  }
+
+  function putForm(name, text) {
+    forms[name] = text;
+    openForm(name);
+    formsChanged();
+  }
+
+  function addForm() {
+    var input = $('form-new-name'), name = input.value.trim();
+    if (!name) { status(t('form_name_required'), 'bad'); input.focus(); return; }
+    if (Object.prototype.hasOwnProperty.call(forms, name)) { status(t('form_exists', { name: name }), 'bad'); return; }
+    input.value = '';
+    putForm(name, NEW_FORM);
+  }
+
+  function uploadForm() {
+    var input = $('form-upload'), file = input.files && input.files[0];
+    if (!file) return;
+    var reader = new FileReader();
+    reader.onload = function () { putForm(file.name, String(reader.result)); input.value = ''; };
+    reader.readAsText(file, 'utf-8');
+  }
+
+  function removeForm() {
+    if (currentForm === null) return;
+    delete forms[currentForm];
+    delete formProblems[currentForm];
+    currentForm = null;
+    $('form-text').value = '';
+    $('form-text').disabled = true;
+    renderForms();
+    formsChanged();
+  }
+
+  function startForms() {
+    forms = data.forms || {};
+    var text = $('form-text');
+    text.disabled = true;
+    text.addEventListener('input', function () {
+      if (currentForm === null) return;
+      forms[currentForm] = text.value;
+      formsChanged();
+    });
+    $('form-add').addEventListener('click', addForm);
+    $('form-new-name').addEventListener('keydown', function (event) {
+      if (event.key === 'Enter') { event.preventDefault(); addForm(); }
+    });
+    $('form-upload').addEventListener('change', uploadForm);
+    $('form-remove').addEventListener('click', removeForm);
+    var names = Object.keys(forms).sort();
+    if (names.length) openForm(names[0]); else renderForms();
+  }
+
   // --- start ----------------------------------------------------------------------------------------
 
   function start() {
@@ -200,6 +323,7 @@
     Array.prototype.forEach.call(template.content.querySelectorAll('[data-key]'), function (el) {
       texts[el.getAttribute('data-key')] = el.textContent.trim();
     });
+    startForms();
     window.GovflowModeler.texts = texts;
     window.GovflowModeler.roles = data.roles || [];
     editor = window.GovflowModeler.create({ container: $('canvas'), properties: $('properties') });
