@@ -21,6 +21,7 @@ from sqlalchemy import String, and_, bindparam, delete, literal_column, or_, sel
 from sqlalchemy.orm import Session, aliased
 
 from . import accounts
+from .prepared import Prepared
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .models import Absence, Department, District, DutyRoster, Portfolio, Role, User, UserRole
 
@@ -149,24 +150,25 @@ def _on_duty_and_holders(scoped: bool):
 
 
 # Statements are built once: composing SQLAlchemy expressions costs more than running them on SQLite.
-_CANDIDATES = {
+_CANDIDATES = {name: Prepared(query) for name, query in {
     "person": _absence_in_force(select(User.username.label("username"), _source("person"))
                                 .where(User.username == bindparam("username"), User.active.is_(True))),
     "vice_mayor": _absence_in_force(select(Portfolio.username.label("username"), _source(PORTFOLIO))
                                     .where(Portfolio.department_key == bindparam("department"))),
     "role": _absence_in_force(_on_duty_and_holders(scoped=False)),
     "role_in_department": _absence_in_force(_on_duty_and_holders(scoped=True)),
-}
-_STAND_IN = _absence_in_force(select(User.username.label("username"), _source("person"))
-                              .where(User.username == bindparam("username")))
+}.items()}
+_STAND_IN = Prepared(_absence_in_force(select(User.username.label("username"), _source("person"))
+                                       .where(User.username == bindparam("username"))))
 _ON_DUTY = select(DutyRoster).where(DutyRoster.id == _latest(_duty_entries(scoped=False)))
-_PROFILE = (select(User.display_name, User.department_key, UserRole.role_key, Portfolio.department_key.label("charge"),
-                   District.key.label("district"), District.name.label("district_name"), District.variants)
-            .outerjoin(UserRole, UserRole.username == User.username)
-            .outerjoin(Portfolio, Portfolio.username == User.username)
-            .outerjoin(Department, Department.key == User.department_key)
-            .outerjoin(District, District.key == Department.district_key)
-            .where(User.username == bindparam("username"), User.active.is_(True)))
+_PROFILE = Prepared(
+    select(User.display_name, User.department_key, UserRole.role_key, Portfolio.department_key.label("charge"),
+           District.key.label("district"), District.name.label("district_name"), District.variants)
+    .outerjoin(UserRole, UserRole.username == User.username)
+    .outerjoin(Portfolio, Portfolio.username == User.username)
+    .outerjoin(Department, Department.key == User.department_key)
+    .outerjoin(District, District.key == Department.district_key)
+    .where(User.username == bindparam("username"), User.active.is_(True)))
 _HOLDS_ROLE = (select(UserRole.id).join(User, User.username == UserRole.username)
                .join(Role, Role.key == UserRole.role_key)
                .where(UserRole.username == bindparam("username"), UserRole.role_key == bindparam("role"),
@@ -179,7 +181,7 @@ _HOLDS_ROLE = (select(UserRole.id).join(User, User.username == UserRole.username
 def profile(conn, username: str) -> Profile:
     """An active user with the roles they hold, for a vice-mayor the departments in their charge, and the district
     of their department with the procedure variants it uses."""
-    rows = conn.execute(_PROFILE, {"username": username}).all()
+    rows = _PROFILE.all(conn, {"username": username})
     if not rows:
         raise NotFound(f"没有这个用户 / no such user: {username}")
     roles = sorted({row.role_key for row in rows if row.role_key})
@@ -236,7 +238,7 @@ def assign(conn, lane: dict | None, department: str | None, initiator: str | Non
         params, chosen_by = {"role": role, "department": department}, ROLE
     else:
         return Assignment(None, department, None, assigned_by=None)
-    rows = conn.execute(_CANDIDATES[kind], {**params, "now": now}).all()
+    rows = _CANDIDATES[kind].all(conn, {**params, "now": now})
     if any(row.source == ROSTER for row in rows):
         rows, chosen_by = [row for row in rows if row.source == ROSTER], ROSTER
     candidates: dict[str, list] = {}
@@ -267,7 +269,7 @@ def may_act_on(conn, username: str, role: str | None, department: str | None, as
     if assignee is not None:
         if assignee == username:
             return True, None
-        stand_in = _stand_in(conn.execute(_STAND_IN, {"username": assignee, "now": now}).all())
+        stand_in = _stand_in(_STAND_IN.all(conn, {"username": assignee, "now": now}))
         return (True, assignee) if stand_in and stand_in[0] == username else (False, None)
     if role is None:
         return False, None

@@ -96,10 +96,15 @@ class Prepared:
         cursor = _run(conn, compiled.sql, self._values(compiled, params), many=False)
         with _driver_errors(conn, self):
             row = cursor.fetchone()
-        if row is None:
-            return None
-        return compiled.row_type._make(value if process is None else process(value)
-                                       for value, process in zip(row, compiled.results))
+        return None if row is None else _converted(compiled, row)
+
+    def all(self, conn: Connection, params: dict) -> list:
+        """Every row of a SELECT, converted as ``first`` converts one."""
+        compiled = self._compiled(conn.dialect)
+        cursor = _run(conn, compiled.sql, self._values(compiled, params), many=False)
+        with _driver_errors(conn, self):
+            rows = cursor.fetchall()
+        return [_converted(compiled, row) for row in rows]
 
     def rowcount(self, conn: Connection, params: dict) -> int:
         """How many rows the statement changed (in a pipeline, once everything sent so far has run)."""
@@ -109,6 +114,11 @@ class Prepared:
             with _driver_errors(conn, self):
                 pipeline.sync()
         return cursor.rowcount
+
+
+def _converted(compiled: _Compiled, row):
+    return compiled.row_type._make(value if process is None else process(value)
+                                   for value, process in zip(row, compiled.results))
 
 
 def _default(default):
