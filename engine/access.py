@@ -9,20 +9,18 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, or_, select
 
-from . import audit
+from . import audit, directory
 from .errors import Forbidden, NotFound
-from .models import Absence, Copy, Instance, TaskIndex, User, UserRole
+from .models import Copy, Instance, TaskIndex, User, UserRole
 
 CLASSIFIED = {"秘密", "机密"}
 AUDITOR = "auditor"
 
-_ACTING_FOR_NOW = select(Absence.username).where(Absence.acting_username == bindparam("user"),
-                                                 Absence.starts_at <= bindparam("now"),
-                                                 Absence.ends_at > bindparam("now"))
 _HAD_TASK = (select(TaskIndex.id).where(TaskIndex.instance_id == bindparam("instance"),
                                         or_(TaskIndex.assignee == bindparam("user"),
                                             TaskIndex.completed_by == bindparam("user"),
-                                            TaskIndex.assignee.in_(_ACTING_FOR_NOW))).limit(1))
+                                            TaskIndex.assignee.in_(
+                                                directory.stood_in_for(bindparam("user"), bindparam("now"))))).limit(1))
 _MAY_CLAIM = (select(TaskIndex.id).where(TaskIndex.instance_id == bindparam("instance"),
                                          TaskIndex.role.in_(select(UserRole.role_key)
                                                             .where(UserRole.username == bindparam("user"))))

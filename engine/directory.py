@@ -97,6 +97,27 @@ def _absence_in_force(people):
             .order_by(Absence.recorded_at))
 
 
+def stood_in_for(user, now):
+    """A query of the people ``user`` stands in for at ``now`` (SQL values: bind parameters or plain values):
+    those whose absence in force names ``user`` as the acting person, and, while ``user`` has no absence in
+    force, those whose AB-role partner ``user`` is and who are away with no acting person named. For a filter
+    such as ``TaskIndex.assignee.in_(stood_in_for(...))``."""
+    named, away, named_elsewhere, own = aliased(Absence), aliased(Absence), aliased(Absence), aliased(Absence)
+
+    def in_force(absence):
+        return and_(absence.starts_at <= now, absence.ends_at > now)
+
+    by_name = select(named.username).where(named.acting_username == user, in_force(named))
+    as_partner = (select(User.username)
+                  .join(away, and_(away.username == User.username, in_force(away), away.acting_username.is_(None)))
+                  .where(User.ab_partner == user,
+                         ~select(named_elsewhere.id).where(named_elsewhere.username == User.username,
+                                                           in_force(named_elsewhere),
+                                                           named_elsewhere.acting_username.is_not(None)).exists(),
+                         ~select(own.id).where(own.username == user, in_force(own)).exists()))
+    return by_name.union(as_partner)
+
+
 def _stand_in(rows) -> tuple[str, str] | None:
     """Who acts for one person, and by which rule, from their rows of ``_absence_in_force``: the acting person
     of the latest recorded absence that names one, else the AB-role partner; None when nobody does."""

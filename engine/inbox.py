@@ -4,12 +4,13 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, and_, bindparam, cast, func, or_, select
+from sqlalchemy import String, and_, bindparam, cast, func, or_, select, union_all
 
+from . import directory
 from .calendar_admin import working_calendar
 from .clock import local_iso
 from .errors import InvalidInput
-from .models import Absence, Copy, DefinitionVersion, Instance, Notification, TaskIndex, User, UserRole
+from .models import Copy, DefinitionVersion, Instance, Notification, TaskIndex, User, UserRole
 from .taskindex import WORKING_DAYS
 
 TABS = ("todo", "claimable", "done", "copied")
@@ -20,10 +21,10 @@ SORTS = {"due": (TaskIndex.due_at.is_(None), TaskIndex.due_at, TaskIndex.id),
 DUE_SOON = timedelta(days=1)
 MAX_PER_PAGE = 100
 
-_ACTING_FOR = select(Absence.username).where(Absence.acting_username == bindparam("user"),
-                                             Absence.starts_at <= bindparam("now"), Absence.ends_at > bindparam("now"))
-# The CAST gives PostgreSQL the parameter's type, which it cannot deduce from the union alone.
-_ME_AND_ACTING_FOR = select(cast(bindparam("user"), String(64))).union_all(_ACTING_FOR)
+# The CAST gives PostgreSQL the parameter's type, which it cannot deduce from the union alone; the people stood
+# in for are a subquery because SQLite takes no compound SELECT nested in another.
+_STOOD_IN_FOR = directory.stood_in_for(bindparam("user"), bindparam("now")).subquery()
+_ME_AND_ACTING_FOR = union_all(select(cast(bindparam("user"), String(64))), select(_STOOD_IN_FOR.c.username))
 _HOLDS_ROLE = (select(UserRole.id)
                .where(UserRole.username == bindparam("user"), UserRole.role_key == TaskIndex.role,
                       or_(UserRole.department_key.is_(None), UserRole.department_key == TaskIndex.candidate_department))

@@ -6,10 +6,11 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from . import directory
 from .access import is_classified
 from .clock import local_iso
 from .errors import NotFound
-from .models import Absence, AuditEvent, DefinitionVersion, Instance, TaskIndex, UserRole
+from .models import AuditEvent, DefinitionVersion, Instance, TaskIndex, UserRole
 from .store import task_dict
 
 
@@ -29,9 +30,7 @@ def actionable_by(username: str, now: datetime):
                          or_(UserRole.department_key.is_(None),
                              UserRole.department_key == TaskIndex.candidate_department))
                   .exists())
-    acting_for = select(Absence.username).where(Absence.acting_username == username, Absence.starts_at <= now,
-                                                Absence.ends_at > now)
-    return or_(TaskIndex.assignee == username, TaskIndex.assignee.in_(acting_for),
+    return or_(TaskIndex.assignee == username, TaskIndex.assignee.in_(directory.stood_in_for(username, now)),
                and_(TaskIndex.assignee.is_(None), holds_role))
 
 

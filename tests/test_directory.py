@@ -207,6 +207,22 @@ def test_the_ab_partner_may_act_on_the_absent_persons_open_task_while_the_absenc
     assert (done["actor"], done["on_behalf_of"]) == (SUN, ZHAO)
 
 
+def test_the_absent_persons_open_task_is_in_the_ab_partners_inbox_only_while_they_stand_in(engine, clock):
+    instance_id = file_leave(engine)
+    task = open_task(engine, instance_id, "vice_approval")
+
+    def waiting_for(person):
+        inbox = [row["id"] for row in engine.inbox(person, "todo")["rows"]]
+        listed = [row["id"] for row in engine.tasks(person)]
+        return task["id"] in inbox, task["id"] in listed, engine.counts(person)["todo"]
+
+    assert waiting_for(SUN) == (False, False, 0)
+    absent(engine, clock, ZHAO)
+    assert waiting_for(SUN) == (True, True, 1)
+    absent(engine, clock, SUN, acting=LI)  # the partner is away too: nobody stands in for ZHAO by the AB rule
+    assert waiting_for(SUN) == (False, False, 0)
+
+
 def test_the_ab_partner_opens_the_absent_persons_task_page_and_completes_it(engine, web, clock):
     instance_id = file_leave(engine)
     task = open_task(engine, instance_id, "vice_approval")
