@@ -178,8 +178,9 @@ class Engine(InstanceOperations):
     def run_draft_scenarios(self, key: str, xml: str, actor: str, processes: Path, directory_document: dict,
                             dmn: dict | None = None, forms: dict | None = None) -> list[dict]:
         """The procedure's scenario fixtures run against a draft (admins), each in a throw-away database."""
-        with self.db.connect() as conn:
-            check_admin(conn, actor)
+        with self.read() as session:
+            check_admin(session.connection(), actor)
+            dmn, forms = designer.sources(session, key, dmn, forms)
         return designer.run_scenarios(key, xml, dmn, forms, directory_document, processes, Engine)
 
     # --- running instances --------------------------------------------------------------------------

@@ -77,11 +77,19 @@ def draft_dict(found: Draft) -> dict:
             "updated_at": local_iso(found.updated_at)}
 
 
+def sources(session, key: str, dmn: dict | None, forms: dict | None) -> tuple[dict, dict]:
+    """The DMN tables and forms a model given as text goes with: those given, else the draft's (the decision-table
+    page saves its tables to the draft), else the latest version's."""
+    if dmn is not None and forms is not None:
+        return dmn, forms
+    kept = session.get(Draft, key) or _latest(session, key)
+    return (dmn if dmn is not None else (kept.dmn_sources if kept else {}),
+            forms if forms is not None else (kept.forms if kept else {}))
+
+
 def bundle(session, key: str, xml: str, dmn: dict | None, forms: dict | None) -> Bundle:
-    """The model as deploy reads it; DMN tables and forms not given are those of the latest version."""
-    base = _latest(session, key)
-    return Bundle.from_sources(key, xml, dmn if dmn is not None else (base.dmn_sources if base else {}),
-                               forms if forms is not None else (base.forms if base else {}))
+    """The model as deploy reads it, with its tables and forms as ``sources`` finds them."""
+    return Bundle.from_sources(key, xml, *sources(session, key, dmn, forms))
 
 
 def validate(session, key: str, xml: str, dmn: dict | None, forms: dict | None, actor: str, now) -> dict:
@@ -103,10 +111,11 @@ def deploy(session, key: str, xml: str, dmn: dict | None, forms: dict | None, ac
     return result.to_dict()
 
 
-def run_scenarios(key: str, xml: str, dmn: dict | None, forms: dict | None, directory_document: dict,
-                  processes: Path, engine_class) -> list[dict]:
+def run_scenarios(key: str, xml: str, dmn: dict, forms: dict, directory_document: dict, processes: Path,
+                  engine_class) -> list[dict]:
     """The scenario fixtures of ``key``'s procedure that start ``key``, each in a fresh temporary SQLite
-    database holding the directory, every model on disk and this model (the draft) as its newest version."""
+    database holding the directory, every model on disk and this model (the draft, with the tables and forms
+    ``sources`` gave) as its newest version."""
     folder_name = key.partition(".")[0]
     paths = [path for path in scenarios.find(processes) if path.parent.parent.name == folder_name
              and any(step.get("start") == key for step in scenarios.load(path)["steps"])]

@@ -3,7 +3,7 @@ and element), deployment of a model given as text with a change note (admins onl
 no-op), every version with its instance counts, and the procedure's scenarios run against a draft."""
 import pytest
 
-from engine.errors import Forbidden
+from engine.errors import Forbidden, InvalidDiagram
 
 from .conftest import DIRECTORY, PROCESSES
 from .helpers import snapshot
@@ -32,6 +32,23 @@ def test_a_draft_is_kept_validated_and_deployed_as_the_next_version(engine):
     assert [v["note"] for v in engine.versions(KEY)] == ["", "流程名称加注修订"]
     assert engine.deploy_model(KEY, changed, ADMIN, "again")["status"] == "unchanged"
     assert engine.definition_source(KEY, 1)["xml"] == xml
+
+
+def test_decision_tables_saved_to_the_draft_go_with_the_diagram_when_it_is_validated_deployed_or_run(engine):
+    xml = leave_xml(engine)
+    tables = engine.definition_source(KEY)["dmn"]
+    [name] = [name for name in tables if name.startswith("leave_route")]
+    engine.save_draft(KEY, xml, ADMIN, dmn={name: "<not a decision table"})  # what the DMN page saves
+    assert engine.validate_model(KEY, xml, ADMIN)["valid"] is False  # the diagram page sends no tables
+    with pytest.raises(InvalidDiagram, match="leave_route"):
+        engine.run_draft_scenarios(KEY, xml, ADMIN, PROCESSES, DIRECTORY)
+
+    fixed = tables[name].replace("</definitions>", "<!-- 修订 --></definitions>")
+    assert fixed != tables[name]
+    engine.save_draft(KEY, xml, ADMIN, dmn={name: fixed})
+    assert engine.validate_model(KEY, xml, ADMIN)["valid"] is True
+    assert engine.deploy_model(KEY, xml, ADMIN, "决策表加注")["version"] == 2
+    assert engine.definition_source(KEY)["dmn"][name] == fixed
 
 
 def test_validation_names_each_problem_with_its_element(engine):
