@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, aliased
 from . import accounts
 from .prepared import Prepared
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .models import Absence, Department, District, DutyRoster, Portfolio, Role, User, UserRole
+from .models import Absence, DefinitionVersion, Department, District, DutyRoster, Portfolio, Role, User, UserRole
 
 INITIATOR = "initiator"
 INITIATOR_LANES = {INITIATOR, "申请人", "发起人"}
@@ -422,7 +422,7 @@ def put_district(session: Session, key: str, name: str | None, variants: dict[st
     it uses (None or "" for none); procedures not given keep their variant."""
     _check_key(key, "区")
     district = session.get(District, key) or District(key=key, variants={})
-    district.name = _checked_name(session, District, key, name if name is not None else district.name, "区")
+    district.name = _checked_name(session, District.name, key, name if name is not None else district.name, "区")
     chosen = dict(district.variants or {})
     for procedure, process_key in variants.items():
         if process_key:
@@ -442,7 +442,7 @@ def put_department(session: Session, key: str, name: str, district: str | None) 
     if district and session.get(District, district) is None:
         raise InvalidInput(f"没有这个区 / no such district: {district}")
     department = session.get(Department, key) or Department(key=key)
-    department.name = _checked_name(session, Department, key, name, "部门")
+    department.name = _checked_name(session, Department.name, key, name, "部门")
     department.district_key = district or None
     session.add(department)
     session.flush()
@@ -476,6 +476,46 @@ def remove_department(session: Session, key: str) -> None:
     session.flush()
 
 
+def put_role(session: Session, key: str, name_zh: str, name_en: str, scoped: bool) -> Role:
+    """Create a role or rename it; ``scoped`` says whether it is held per department (a department's head)."""
+    _check_key(key, "角色")
+    role = session.get(Role, key) or Role(key=key)
+    role.name_zh = _checked_name(session, Role.name_zh, key, name_zh, "角色")
+    role.name_en = (name_en or "").strip() or key
+    role.department_scoped = scoped
+    session.add(role)
+    session.flush()
+    return role
+
+
+def remove_role(session: Session, key: str) -> Role:
+    """Delete a role nobody holds, no roster names and no deployed diagram's lane stands for; Conflict naming
+    what still uses it otherwise."""
+    role = session.get(Role, key)
+    if role is None:
+        raise NotFound(f"没有这个角色 / no such role: {key}")
+    holders = session.scalars(select(UserRole.username).where(UserRole.role_key == key).distinct()
+                              .order_by(UserRole.username)).all()
+    rostered = session.scalars(select(DutyRoster.username).where(DutyRoster.role_key == key).distinct()
+                               .order_by(DutyRoster.username)).all()
+    diagrams = sorted({f"{row.process_key} v{row.version}" for row in session.execute(
+        select(DefinitionVersion.process_key, DefinitionVersion.version, DefinitionVersion.properties))
+        if any((lane or {}).get("role") == key for lane in (row.properties.get("lanes") or {}).values())})
+    if holders or rostered or diagrams:
+        zh = _listing(("用户", holders), ("值班表", rostered), ("流程泳道", diagrams), separator="；")
+        en = _listing(("held by", holders), ("on the roster of", rostered), ("a lane of", diagrams), separator="; ")
+        raise Conflict(f"角色「{role.name_zh}」仍在使用，不能删除：{zh} / the role {key} is still used and cannot be "
+                       f"deleted: {en}")
+    session.delete(role)
+    session.flush()
+    return role
+
+
+def list_roles(session: Session) -> list[dict]:
+    return [{"key": r.key, "name": r.name_zh, "name_en": r.name_en, "scoped": r.department_scoped}
+            for r in session.scalars(select(Role).order_by(Role.key))]
+
+
 def _listing(*parts, separator: str) -> str:
     """``("users", ["a", "b"]), ("roles", [])`` -> "users a, b": each non-empty list after its label."""
     return separator.join(f"{label} {', '.join(names)}" for label, names in parts if names)
@@ -502,11 +542,14 @@ def _check_key(key: str, what: str) -> None:
                            f"underscores, starting with a letter (at most 64): {key!r}")
 
 
-def _checked_name(session: Session, table, key: str, name: str | None, what: str) -> str:
+def _checked_name(session: Session, name_column, key: str, name: str | None, what: str) -> str:
+    """``name`` stripped, refused when empty, longer than ``name_column`` holds or already another row's."""
     name = (name or "").strip()
-    if not name or len(name) > 128:
-        raise InvalidInput(f"请填写{what}名称（不超过128字） / a name is required (at most 128 characters): {key}")
-    holder = session.scalar(select(table.key).where(table.name == name, table.key != key))
+    limit = name_column.type.length
+    if not name or len(name) > limit:
+        raise InvalidInput(f"请填写{what}名称（不超过{limit}字） / a name is required (at most {limit} characters): {key}")
+    table = name_column.class_
+    holder = session.scalar(select(table.key).where(name_column == name, table.key != key))
     if holder is not None:
         raise InvalidInput(f"名称「{name}」已被 {holder} 使用 / the name {name} is already used by {holder}")
     return name

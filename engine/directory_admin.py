@@ -1,5 +1,5 @@
 """The admins' edits of the directory beyond users and the roster: districts and the procedure variant each uses,
-departments and their district, AB-role partners (AB角互补, 001 十一).
+departments and their district, roles, AB-role partners (AB角互补, 001 十一).
 
 Each edit is one unit of work, for admins only (checked here, whoever calls), with one audit event
 ``directory_change`` saying what changed, before and after. A district may only use a variant that is deployed.
@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from . import audit, directory
 from .errors import InvalidInput
-from .models import DefinitionVersion, Department, District, User
+from .models import DefinitionVersion, Department, District, Role, User
 from .operations import check_admin
 
 _DEPLOYED_KEYS = select(DefinitionVersion.process_key).distinct()
@@ -29,6 +29,10 @@ class DirectoryAdmin:
     def departments(self) -> list[dict]:
         with self._engine.read() as session:
             return directory.list_departments(session)
+
+    def roles(self) -> list[dict]:
+        with self._engine.read() as session:
+            return directory.list_roles(session)
 
     def partners(self) -> list[dict]:
         with self._engine.read() as session:
@@ -76,6 +80,23 @@ class DirectoryAdmin:
             _record(uow, actor, "department", key, before, None)
             return before
 
+    def put_role(self, key: str, name_zh: str, name_en: str, scoped: bool, actor: str) -> dict:
+        """Add a role (a diagram's lane can then stand for it), or rename it; ``scoped``: held per department."""
+        with self._engine.unit_of_work() as uow:
+            check_admin(uow.conn, actor)
+            before = _role_dict(uow.session.get(Role, key))
+            after = _role_dict(directory.put_role(uow.session, key, name_zh, name_en, scoped))
+            _record(uow, actor, "role", key, before, after)
+            return after
+
+    def remove_role(self, key: str, actor: str) -> dict:
+        """Delete a role nobody holds, no roster names and no diagram uses (Conflict, naming them, otherwise)."""
+        with self._engine.unit_of_work() as uow:
+            check_admin(uow.conn, actor)
+            before = _role_dict(directory.remove_role(uow.session, key))
+            _record(uow, actor, "role", key, before, None)
+            return before
+
     def set_partner(self, username: str, partner: str | None, actor: str) -> dict:
         """Pair ``username`` with ``partner`` as each other's AB-role partner (None: no partner); whoever either
         was paired with before is released."""
@@ -104,6 +125,12 @@ def _district_dict(district: District | None) -> dict | None:
     if district is None:
         return None
     return {"key": district.key, "name": district.name, "variants": dict(district.variants or {})}
+
+
+def _role_dict(role: Role | None) -> dict | None:
+    if role is None:
+        return None
+    return {"key": role.key, "name": role.name_zh, "name_en": role.name_en, "scoped": role.department_scoped}
 
 
 def _department_dict(department: Department | None) -> dict | None:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import directory
+from engine.commands import Engine
 from engine.directory_admin import DirectoryAdmin
 from engine.errors import Conflict, Forbidden, InvalidInput
 from engine.models import Absence, AuditEvent
@@ -268,3 +269,21 @@ def test_districts_departments_and_partners_through_the_cli(govflow):
     assert govflow("users", "partner", "li_exec", "--none")["ab_partner"] is None
     code, _, err = govflow("users", "partner", "li_exec", "zhao_vice", "--as", "liu_civil", ok=False)
     assert code == 1 and "only admins" in err
+
+
+def test_roles_through_the_cli_and_a_new_role_is_what_a_new_lane_stands_for(govflow, database_url, clock):
+    govflow("init")
+    govflow("users", "load")
+    govflow("deploy")
+    role = govflow("users", "role", "archivist", "--name", "档案员", "--name-en", "Archivist", "--per-department")
+    assert role == {"key": "archivist", "name": "档案员", "name_en": "Archivist", "scoped": True}
+    assert "archivist" in {r["key"] for r in govflow("users", "roles")}
+    code, _, err = govflow("users", "remove-role", "duty_office", ok=False)
+    assert code == 1 and "still used" in err and "feng_duty" in err and "emergency_report v1" in err
+    code, _, err = govflow("users", "role", "archivist", "--name", "档案员", "--as", "liu_civil", ok=False)
+    assert code == 1 and "only admins" in err
+    with Engine(database_url, clock=clock).read() as session:
+        assert directory.lane_is_known(session, "档案员") and directory.lane_is_known(session, "archivist")
+    assert govflow("users", "remove-role", "archivist")["removed"]["key"] == "archivist"
+    with Engine(database_url, clock=clock).read() as session:
+        assert not directory.lane_is_known(session, "档案员")

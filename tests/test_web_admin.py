@@ -44,6 +44,8 @@ def posts(instance_id: int) -> list[tuple[str, dict]]:
                                             "variant:overseas_travel": "overseas_travel.xicheng"}),
             ("/admin/directory/departments", {"key": "sports", "name": "区体育局", "district": "fangshan"}),
             ("/admin/directory/departments/fao/remove", {}),
+            ("/admin/directory/roles", {"key": "archivist", "name": "档案员", "name_en": "Archivist"}),
+            ("/admin/directory/roles/legal_office/remove", {}),
             ("/admin/directory/partners", {"username": "li_exec", "partner": "zhao_vice"}),
             ("/admin/roster", {"role": "duty_office", "username": "feng_duty", "starts_at": "2026-06-01T08:00",
                                "ends_at": "2026-06-02T08:00"}),
@@ -285,6 +287,27 @@ def test_departments_are_added_renamed_moved_and_deleted_only_when_unused(engine
     assert snapshot(engine) == before
     assert admin.post("/admin/directory/departments/sports/remove").status_code == 302
     assert "sports" not in {d["key"] for d in DirectoryAdmin(engine).departments()}
+
+
+def test_roles_are_added_renamed_and_deleted_only_when_nothing_uses_them(engine, web):
+    admin = web(ADMIN)
+    assert admin.post("/admin/directory/roles", {"key": "archivist", "name": "档案员", "name_en": "Archivist",
+                                                 "scoped": "1"}).status_code == 302
+    admin.post("/admin/directory/roles", {"key": "archivist", "name": "档案管理员", "name_en": "Records keeper"})
+    page = admin.get("/admin/directory").get_data(as_text=True)
+    assert 'id="role-archivist-name" value="档案管理员"' in page and 'value="Records keeper"' in page
+    assert {r["key"]: r["scoped"] for r in DirectoryAdmin(engine).roles()}["archivist"] is False
+    before = snapshot(engine)
+    response = admin.post("/admin/directory/roles/office_clerk/remove")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409 and 'id="role-office_clerk-error"' in page
+    assert "仍在使用，不能删除" in page and "zheng_clerk" in page and "leave v1" in page  # holder and lane
+    response = admin.post("/admin/directory/roles", {"key": "archivist2", "name": "办公室文秘"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "已被 office_clerk 使用" in page and 'id="role-error"' in page
+    assert snapshot(engine) == before
+    assert admin.post("/admin/directory/roles/archivist/remove").status_code == 302
+    assert "archivist" not in {r["key"] for r in DirectoryAdmin(engine).roles()}
 
 
 def test_ab_role_partners_are_paired_on_the_directory_page(engine, web):

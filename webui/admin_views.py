@@ -474,7 +474,7 @@ def _directory_page(problem: dict | None = None, status: int = 200):
         portfolios = {}
         for row in session.scalars(select(Portfolio).order_by(Portfolio.username, Portfolio.department_key)):
             portfolios.setdefault(row.username, []).append(row.department_key)
-        roles = [{"key": r.key, "name": r.name_zh} for r in session.scalars(select(Role).order_by(Role.key))]
+        roles = directory.list_roles(session)
     for user in users:
         user["portfolio"] = portfolios.get(user["username"], [])
     edit = request.args.get("edit", "")
@@ -533,6 +533,22 @@ def put_department():
 def remove_department(key: str):
     return _directory_edit("department", key, lambda: DirectoryAdmin(engine()).remove_department(key, me()),
                            _("已删除部门 {key}", key=key), "#departments")
+
+
+@bp.post("/directory/roles")
+def put_role():
+    form = request.form
+    key = form.get("key", "").strip()
+    return _directory_edit("role", key,
+                           lambda: DirectoryAdmin(engine()).put_role(key, form.get("name", ""), form.get("name_en", ""),
+                                                                     form.get("scoped") == "1", me()),
+                           _("已保存角色 {key}", key=key), "#roles")
+
+
+@bp.post("/directory/roles/<key>/remove")
+def remove_role(key: str):
+    return _directory_edit("role", key, lambda: DirectoryAdmin(engine()).remove_role(key, me()),
+                           _("已删除角色 {key}", key=key), "#roles")
 
 
 @bp.post("/directory/partners")

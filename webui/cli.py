@@ -613,6 +613,41 @@ def users_remove_department(ctx: Context, key, actor):
     ctx.emit({"removed": removed}, f"removed {key}")
 
 
+@users.command("roles")
+@pass_ctx
+def users_roles(ctx: Context):
+    """Every role: key, Chinese and English names, whether it is held per department."""
+    rows = DirectoryAdmin(ctx.engine).roles()
+    ctx.emit(rows, "\n".join(_role_line(r) for r in rows) or "no roles")
+
+
+@users.command("role")
+@click.argument("key")
+@click.option("--name", required=True, help="The role's Chinese name (a diagram's lane may name it).")
+@click.option("--name-en", default="", help="Its English name (the key if not given).")
+@click.option("--per-department", "scoped", is_flag=True, help="Held separately in each department.")
+@click.option("--as", "actor", default="admin", show_default=True)
+@pass_ctx
+def users_role(ctx: Context, key, name, name_en, scoped, actor):
+    """Add role KEY, or rename it."""
+    role = DirectoryAdmin(ctx.engine).put_role(key, name, name_en, scoped, actor)
+    ctx.emit(role, _role_line(role))
+
+
+@users.command("remove-role")
+@click.argument("key")
+@click.option("--as", "actor", default="admin", show_default=True)
+@pass_ctx
+def users_remove_role(ctx: Context, key, actor):
+    """Delete role KEY; refused while someone holds it, the roster names it or a diagram's lane stands for it."""
+    removed = DirectoryAdmin(ctx.engine).remove_role(key, actor)
+    ctx.emit({"removed": removed}, f"removed {key}")
+
+
+def _role_line(role: dict) -> str:
+    return f"{role['key']}\t{role['name']}\t{role['name_en']}" + ("\tper department" if role["scoped"] else "")
+
+
 @users.command("partner")
 @click.argument("username")
 @click.argument("partner", required=False)

@@ -241,4 +241,10 @@ EN: dict[str, str] = {
     "部门代码": "Department key", "部门名称": "Department name", "所属区": "District", "删除部门": "Delete",
     "添加部门": "Add a department", "已保存区 {key}": "Saved the district {key}", "已保存部门 {key}": "Saved the department {key}",
     "已删除部门 {key}": "Deleted the department {key}", "已保存 {name} 的 AB 角": "Saved {name}'s AB-role partner",
+    "流程图的泳道以角色代码或中文名对应角色；按部门的角色（如部门负责人）在每个部门分别担任。":
+        "A diagram's lane stands for a role by its key or its Chinese name; a role held per department (such as a "
+        "department head) is held separately in each department.",
+    "角色代码": "Role key", "中文名": "Chinese name", "英文名": "English name", "按部门": "Per department",
+    "删除角色": "Delete", "添加角色": "Add a role", "已保存角色 {key}": "Saved the role {key}",
+    "已删除角色 {key}": "Deleted the role {key}",
 }
