@@ -91,6 +91,14 @@ def test_unknown_pages_are_a_chinese_404_page(web):
     assert web("liu_civil").get("/tasks/999999").status_code == 404
 
 
+def test_every_page_names_its_icon_and_the_icon_is_served(web):
+    client = web()
+    page = client.get("/login").get_data(as_text=True)
+    assert 'rel="icon" type="image/svg+xml" href="/static/img/favicon.svg"' in page  # else browsers ask /favicon.ico
+    icon = client.get("/static/img/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+
+
 def test_english_is_one_switch_away(web):
     client = web("liu_civil")
     client.post("/language", {"lang": "en", "next": "/inbox"})
