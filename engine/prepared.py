@@ -8,15 +8,14 @@ as text), and which then runs on the DBAPI cursor of the command's connection, i
 The connection's ``before_cursor_execute`` listeners still see every statement, and driver errors are
 raised as SQLAlchemy's exceptions, so callers and tests cannot tell the difference.
 
-Rows read with ``first`` go through the selected columns' result processors too (instants back as aware
+Rows read with ``first`` and ``all`` go through the selected columns' result processors too (instants back as aware
 UTC datetimes, JSON parsed) and come back as named tuples.
 """
 from __future__ import annotations
 
 from collections import namedtuple
-from dataclasses import dataclass
-
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
@@ -85,6 +84,7 @@ class Prepared:
             _run(conn, compiled.sql, [self._values(compiled, row) for row in rows], many=True)
 
     def scalar(self, conn: Connection, params: dict | None = None):
+        """The first column of the first row as the driver gives it (an id, a count, text), or None."""
         cursor = self.execute(conn, params or {})
         with _driver_errors(conn, self):
             row = cursor.fetchone()
@@ -92,18 +92,17 @@ class Prepared:
 
     def first(self, conn: Connection, params: dict):
         """The first row of a SELECT, its values converted by the column types, as a named tuple; or None."""
-        compiled = self._compiled(conn.dialect)
-        cursor = _run(conn, compiled.sql, self._values(compiled, params), many=False)
+        cursor = self.execute(conn, params)
         with _driver_errors(conn, self):
             row = cursor.fetchone()
-        return None if row is None else _converted(compiled, row)
+        return None if row is None else _converted(self._compiled(conn.dialect), row)
 
     def all(self, conn: Connection, params: dict) -> list:
         """Every row of a SELECT, converted as ``first`` converts one."""
-        compiled = self._compiled(conn.dialect)
-        cursor = _run(conn, compiled.sql, self._values(compiled, params), many=False)
+        cursor = self.execute(conn, params)
         with _driver_errors(conn, self):
             rows = cursor.fetchall()
+        compiled = self._compiled(conn.dialect)
         return [_converted(compiled, row) for row in rows]
 
     def rowcount(self, conn: Connection, params: dict) -> int:
