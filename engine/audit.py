@@ -47,12 +47,14 @@ def record(executor, **fields) -> None:
     record_all(executor, [event(**fields)])
 
 
-def lock(conn: Connection) -> None:
-    """Take the chain's append lock now (PostgreSQL; SQLite's write transaction already holds its single
-    writer lock), for a command that appends after writing other rows: whoever appends first then also
-    writes first. Taken again by record_all in the same transaction, it is already held."""
-    if conn.dialect.name == "postgresql":
-        _APPEND_LOCK.execute(conn, {})
+def begin_append(conn: Connection, instance_id: int | None):
+    """Begin appending the events of a command that writes other rows first: the chain's append lock is taken
+    now (PostgreSQL; SQLite's write transaction already holds its single writer lock), so whoever appends
+    first also writes first, and the chains' last hashes are asked for now, so that in a pipeline they come
+    with the first wait. Gives the function that appends the events (``instance_id``'s and any other's)."""
+    _lock(conn)
+    last = _LAST_HASHES.first_later(conn, {"instance": instance_id})
+    return lambda events: _append(conn, events, instance_id, last())
 
 
 def record_all(executor, events: list[dict]) -> None:
@@ -61,21 +63,32 @@ def record_all(executor, events: list[dict]) -> None:
     if not events:
         return
     conn = executor if isinstance(executor, Connection) else executor.connection()
-    lock(conn)
+    _lock(conn)
     first = events[0]["instance_id"]
-    previous, last_of_first = _LAST_HASHES.first(conn, {"instance": first})
-    last_by_instance = {first: last_of_first}
+    _append(conn, events, first, _LAST_HASHES.first(conn, {"instance": first}))
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        _APPEND_LOCK.execute(conn, {})
+
+
+def _append(conn: Connection, events: list[dict], instance_id: int | None, last) -> None:
+    """Hash and insert ``events``; ``last`` is the global chain's last hash and ``instance_id``'s."""
+    if not events:
+        return
+    previous, last_here = last
+    last_by_instance = {instance_id: last_here}
     for item in events:
-        instance_id = item["instance_id"]
-        if instance_id not in last_by_instance:
-            last_by_instance[instance_id] = _LAST_HASHES.first(conn, {"instance": instance_id})[1]
+        instance = item["instance_id"]
+        if instance not in last_by_instance:
+            last_by_instance[instance] = _LAST_HASHES.first(conn, {"instance": instance})[1]
         content = canonical(item)
         item["hash"] = previous = _hash(previous or "", content)
-        if instance_id is None:
+        if instance is None:
             item["instance_hash"] = None
         else:
-            item["instance_hash"] = last_by_instance[instance_id] = _hash(last_by_instance[instance_id] or "",
-                                                                          content)
+            item["instance_hash"] = last_by_instance[instance] = _hash(last_by_instance[instance] or "", content)
     _INSERT.executemany(conn, events)
 
 
