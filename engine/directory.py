@@ -466,12 +466,10 @@ def remove_department(session: Session, key: str) -> None:
                             .order_by(UserRole.username, UserRole.role_key)).all()
     charges = session.scalars(select(Portfolio.username).where(Portfolio.department_key == key)
                               .order_by(Portfolio.username)).all()
-    if users or roles or charges:
-        role_names = [f"{r.role_key}@{key}（{r.username}）" for r in roles]
-        zh = _listing(("用户", users), ("角色", role_names), ("分管副区长", charges), separator="；")
-        en = _listing(("users", users), ("roles", role_names), ("in the portfolio of", charges), separator="; ")
-        raise Conflict(f"部门「{department.name}」仍在使用，不能删除：{zh} / the department {key} is still used and cannot "
-                       f"be deleted: {en}")
+    role_names = [f"{r.role_key}@{key}（{r.username}）" for r in roles]
+    _refuse_while_used("部门", "department", key, department.name,
+                       [("用户", "users", users), ("角色", "roles", role_names),
+                        ("分管副区长", "in the portfolio of", charges)])
     session.delete(department)
     session.flush()
 
@@ -501,11 +499,9 @@ def remove_role(session: Session, key: str) -> Role:
     diagrams = sorted({f"{row.process_key} v{row.version}" for row in session.execute(
         select(DefinitionVersion.process_key, DefinitionVersion.version, DefinitionVersion.properties))
         if any((lane or {}).get("role") == key for lane in (row.properties.get("lanes") or {}).values())})
-    if holders or rostered or diagrams:
-        zh = _listing(("用户", holders), ("值班表", rostered), ("流程泳道", diagrams), separator="；")
-        en = _listing(("held by", holders), ("on the roster of", rostered), ("a lane of", diagrams), separator="; ")
-        raise Conflict(f"角色「{role.name_zh}」仍在使用，不能删除：{zh} / the role {key} is still used and cannot be "
-                       f"deleted: {en}")
+    _refuse_while_used("角色", "role", key, role.name_zh,
+                       [("用户", "held by", holders), ("值班表", "on the roster of", rostered),
+                        ("流程泳道", "a lane of", diagrams)])
     session.delete(role)
     session.flush()
     return role
@@ -516,9 +512,14 @@ def list_roles(session: Session) -> list[dict]:
             for r in session.scalars(select(Role).order_by(Role.key))]
 
 
-def _listing(*parts, separator: str) -> str:
-    """``("users", ["a", "b"]), ("roles", [])`` -> "users a, b": each non-empty list after its label."""
-    return separator.join(f"{label} {', '.join(names)}" for label, names in parts if names)
+def _refuse_while_used(kind_zh: str, kind_en: str, key: str, name: str, uses: list[tuple[str, str, list]]) -> None:
+    """Conflict naming every use, when any of ``uses`` ((Chinese label, English label, names), ...) has names."""
+    if not any(names for _, _, names in uses):
+        return
+    zh = "；".join(f"{label} {', '.join(names)}" for label, _, names in uses if names)
+    en = "; ".join(f"{label} {', '.join(names)}" for _, label, names in uses if names)
+    raise Conflict(f"{kind_zh}「{name}」仍在使用，不能删除：{zh} / the {kind_en} {key} is still used and cannot be "
+                   f"deleted: {en}")
 
 
 def list_districts(session: Session) -> list[dict]:
