@@ -26,7 +26,7 @@ from engine.clock import LOCAL_ZONE
 
 from .app import engine
 from .i18n import gettext as _
-from .present import ACTIONS, event_text, instant
+from .present import ACTIONS, event_text, instant, span
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -307,16 +307,9 @@ def duration(minutes) -> str:
     """Minutes as people read them: 45 分钟, 3 小时 20 分, 2 天 4 小时."""
     if minutes is None:
         return ""
-    whole = int(round(float(minutes)))
     if 0 < float(minutes) < 1:
         return _("{m} 分钟", m=round(float(minutes), 1))
-    days, rest = divmod(whole, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return _("{d} 天 {h} 小时", d=days, h=hours)
-    if hours:
-        return _("{h} 小时 {m} 分", h=hours, m=mins)
-    return _("{m} 分钟", m=mins)
+    return span(int(round(float(minutes))))
 
 
 def bar_chart(labels: list[str], series: list[tuple], text=None, stacked: bool = False) -> dict:

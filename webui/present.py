@@ -48,7 +48,8 @@ def localtime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return moment.astimezone(LOCAL_ZONE).strftime(fmt) if moment else ""
 
 
-def _span(minutes: int) -> str:
+def span(minutes: int) -> str:
+    """Whole minutes as people read them: 45 分钟, 3 小时 20 分, 2 天 4 小时."""
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     if days:
@@ -69,9 +70,9 @@ def due(row: dict) -> dict | None:
               "soon": 0 <= seconds < 24 * 3600, "note": row.get("due_note")}
     left = row.get("due_left") or {}
     if seconds < 0:
-        result["text"] = _("已超期 {span}", span=_span(int(-seconds // 60)))
+        result["text"] = _("已超期 {span}", span=span(int(-seconds // 60)))
     elif seconds < 24 * 3600 or "minutes" in left:
-        result["text"] = _("剩 {span}", span=_span(int(seconds // 60)))
+        result["text"] = _("剩 {span}", span=span(int(seconds // 60)))
     else:
         days = left.get("working_days")
         if days is None:  # a row without the engine's count: the calendar without admin overrides
