@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select
 
-from . import audit, directory, scenarios
-from .clock import Clock, local_iso
+from . import audit, scenarios
+from .clock import local_iso
 from .deploy import Bundle, deploy_bundle
 from .errors import InvalidDiagram, NotFound
 from .models import DefinitionVersion, Draft, Instance
@@ -122,17 +122,11 @@ def run_scenarios(key: str, xml: str, dmn: dict, forms: dict, directory_document
     results = []
     with tempfile.TemporaryDirectory(prefix="govflow-draft-") as folder:
         for number, path in enumerate(paths):
-            engine = engine_class(f"sqlite:///{folder}/{number}.db", clock=Clock())
-            try:
-                engine.migrate()
-                with engine.unit_of_work() as uow:
-                    directory.load(uow.session, directory_document)
-                engine.deploy([processes], "admin")
+            with scenarios.scratch_engine(engine_class, f"sqlite:///{folder}/{number}.db", directory_document,
+                                          processes) as engine:
                 with engine.unit_of_work() as uow:
                     deploy_bundle(uow.session, bundle(uow.session, key, xml, dmn, forms), "admin", uow.now, "draft")
                 results.append(scenarios.run(engine, scenarios.load(path), str(path.relative_to(processes))).to_dict())
-            finally:
-                engine.db.dispose()
     return results
 
 

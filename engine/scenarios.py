@@ -22,11 +22,12 @@ are.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import directory
-from .clock import parse_instant
+from .clock import Clock, parse_instant
 from .errors import GovflowError
 
 
@@ -138,3 +139,19 @@ def _describe(step: dict) -> str:
     if step.get("fire_timers"):
         return "fire timers" + (f" at {step['at']}" if "at" in step else "")
     return "check" + (f" at {step['at']}" if "at" in step else "")
+
+
+@contextmanager
+def scratch_engine(engine_class, url: str, directory_document: dict, processes: Path):
+    """An engine (of ``engine_class``, so that this module need not import the commands) on the fresh database
+    at ``url``, migrated, holding ``directory_document`` and every model under ``processes``, on the real
+    clock; its connections are closed when the block ends."""
+    engine = engine_class(url, clock=Clock())
+    try:
+        engine.migrate()
+        with engine.unit_of_work() as uow:
+            directory.load(uow.session, directory_document)
+        engine.deploy([processes], "admin")
+        yield engine
+    finally:
+        engine.db.dispose()

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from engine import directory, queries, scenarios
-from engine.clock import LOCAL_ZONE, Clock
+from engine.clock import LOCAL_ZONE
 from engine.commands import Engine
 
 
@@ -38,15 +38,8 @@ def run_scenarios(files: list[Path], directory_path: Path, processes_path: Path)
     results = []
     with tempfile.TemporaryDirectory(prefix="govflow-scenarios-") as folder:
         for number, path in enumerate(files):
-            engine = Engine(f"sqlite:///{folder}/{number}.db", clock=Clock())
-            try:
-                engine.migrate()
-                with engine.unit_of_work() as uow:
-                    directory.load(uow.session, document)
-                engine.deploy([processes_path], "admin")
+            with scenarios.scratch_engine(Engine, f"sqlite:///{folder}/{number}.db", document, processes_path) as engine:
                 results.append(scenarios.run(engine, scenarios.load(path), str(path)))
-            finally:
-                engine.db.dispose()
     return results
 
 
