@@ -1,4 +1,5 @@
 """Helpers shared by the engine tests."""
+import shutil
 from pathlib import Path
 
 from engine import directory
@@ -46,3 +47,21 @@ def snapshot(engine: Engine) -> dict:
     with engine.db.connect() as conn:
         return {table.name: sorted(map(repr, conn.execute(table.select()).all()))
                 for table in Base.metadata.sorted_tables}
+
+
+def fixture_copy(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A copy of the test model ``tests/fixtures/processes/<name>`` to edit: its folder and its .bpmn file."""
+    folder = tmp_path / name
+    shutil.copytree(FIXTURES / name, folder)
+    return folder, folder / f"{name}.bpmn"
+
+
+def drop_confirm_step(bpmn: Path) -> None:
+    """Rewrite the copied ``script_error`` model without its step 确认分摊 (confirm): share goes straight to the end.
+    Deployed, it is a version that instances waiting at 确认分摊 cannot migrate to."""
+    text = bpmn.read_text(encoding="utf-8")
+    confirm = text[text.index('    <bpmn:userTask id="confirm"'):text.index('    <bpmn:endEvent id="end">')]
+    bpmn.write_text(text.replace(confirm, '    <bpmn:sequenceFlow id="f3" sourceRef="share" targetRef="end"/>\n')
+                    .replace('    <bpmn:sequenceFlow id="f3" sourceRef="share" targetRef="confirm"/>\n', "")
+                    .replace("<bpmn:flowNodeRef>confirm</bpmn:flowNodeRef>", "")
+                    .replace("<bpmn:incoming>f4</bpmn:incoming>", "<bpmn:incoming>f3</bpmn:incoming>"), encoding="utf-8")

@@ -2,22 +2,15 @@
 the inboxes, timers are set aside and armed again), cancel with a reason, retry a failed instance after the
 diagram was fixed and the instance migrated to the fixed version, and a migration refused — nothing moved —
 when a step of an instance is missing in the target version."""
-import shutil
 from datetime import timedelta
 
 import pytest
 
 from engine.errors import Conflict, Forbidden, InstanceFailed
 
-from .helpers import CLERK, FIXTURES, deploy, open_task, snapshot
+from .helpers import CLERK, FIXTURES, deploy, drop_confirm_step, fixture_copy, open_task, snapshot
 
 ADMIN = "admin"
-
-
-def fixture_copy(tmp_path, name):
-    folder = tmp_path / name
-    shutil.copytree(FIXTURES / name, folder)
-    return folder, folder / f"{name}.bpmn"
 
 
 def test_suspend_sets_the_tasks_and_timers_aside_and_resume_brings_them_back(engine, clock):
@@ -100,12 +93,7 @@ def test_a_migration_is_refused_when_an_active_step_is_missing_and_nothing_moves
     waiting = engine.start(v1.key, CLERK, {})["instance"]
     moved_on = engine.start(v1.key, CLERK, {})["instance"]
     engine.complete(open_task(engine, moved_on, "enter")["id"], CLERK, {"total": 6, "people": 2})
-    text = bpmn.read_text(encoding="utf-8")  # version 2 drops the step 确认分摊: share goes straight to the end
-    confirm = text[text.index('    <bpmn:userTask id="confirm"'):text.index('    <bpmn:endEvent id="end">')]
-    bpmn.write_text(text.replace(confirm, '    <bpmn:sequenceFlow id="f3" sourceRef="share" targetRef="end"/>\n')
-                    .replace('    <bpmn:sequenceFlow id="f3" sourceRef="share" targetRef="confirm"/>\n', "")
-                    .replace("<bpmn:flowNodeRef>confirm</bpmn:flowNodeRef>", "")
-                    .replace("<bpmn:incoming>f4</bpmn:incoming>", "<bpmn:incoming>f3</bpmn:incoming>"), encoding="utf-8")
+    drop_confirm_step(bpmn)  # version 2 has no step 确认分摊
     engine.deploy([folder], ADMIN)
 
     report = engine.migration_check([waiting, moved_on], 2, ADMIN)

@@ -5,14 +5,13 @@ instance operations, a migration that must be refused (the report shown, nothing
 import io
 import json
 import re
-import shutil
 
 import pytest
 
 from engine.directory_admin import DirectoryAdmin
 
 from .conftest import PROCESSES
-from .helpers import CLERK, FIXTURES, deploy, open_task, snapshot
+from .helpers import CLERK, FIXTURES, deploy, drop_confirm_step, fixture_copy, open_task, snapshot
 
 ADMIN = "admin"
 LEAVE_XML = (PROCESSES / "leave" / "leave.bpmn").read_text(encoding="utf-8")
@@ -111,14 +110,8 @@ def test_suspend_resume_and_cancel_with_a_reason(engine, web):
     assert shown["state"] == "cancelled" and shown["events"][-1]["data"]["reason"] == "重复提交"
 
 
-def script_error_copy(tmp_path):
-    folder = tmp_path / "script_error"
-    shutil.copytree(FIXTURES / "script_error", folder)
-    return folder, folder / "script_error.bpmn"
-
-
 def test_a_failed_instance_shows_its_error_and_is_retried_after_a_fix_and_a_migration(engine, web, tmp_path):
-    folder, bpmn = script_error_copy(tmp_path)
+    folder, bpmn = fixture_copy(tmp_path, "script_error")
     [v1] = engine.deploy([folder], ADMIN)
     instance_id = engine.start(v1.key, CLERK, {})["instance"]
     with pytest.raises(Exception):
@@ -148,17 +141,12 @@ def test_a_failed_instance_shows_its_error_and_is_retried_after_a_fix_and_a_migr
 
 
 def test_a_migration_that_must_be_refused_shows_the_report_and_moves_nothing(engine, web, tmp_path):
-    folder, bpmn = script_error_copy(tmp_path)
+    folder, bpmn = fixture_copy(tmp_path, "script_error")
     [v1] = engine.deploy([folder], ADMIN)
     waiting = engine.start(v1.key, CLERK, {})["instance"]
     moved_on = engine.start(v1.key, CLERK, {})["instance"]
     engine.complete(open_task(engine, moved_on, "enter")["id"], CLERK, {"total": 6, "people": 2})
-    text = bpmn.read_text(encoding="utf-8")  # version 2 drops the step 确认分摊
-    confirm = text[text.index('    <bpmn:userTask id="confirm"'):text.index('    <bpmn:endEvent id="end">')]
-    bpmn.write_text(text.replace(confirm, '    <bpmn:sequenceFlow id="f3" sourceRef="share" targetRef="end"/>\n')
-                    .replace('    <bpmn:sequenceFlow id="f3" sourceRef="share" targetRef="confirm"/>\n', "")
-                    .replace("<bpmn:flowNodeRef>confirm</bpmn:flowNodeRef>", "")
-                    .replace("<bpmn:incoming>f4</bpmn:incoming>", "<bpmn:incoming>f3</bpmn:incoming>"), encoding="utf-8")
+    drop_confirm_step(bpmn)  # version 2 has no step 确认分摊
     engine.deploy([folder], ADMIN)
     admin = web(ADMIN)
     form = {"instance": [str(waiting), str(moved_on)], "to_version": "2", "process": "script_error"}
