@@ -13,6 +13,7 @@ UTC datetimes, JSON parsed) and come back as named tuples.
 """
 from __future__ import annotations
 
+import weakref
 from collections import namedtuple
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,10 +43,12 @@ class Prepared:
     def __init__(self, statement, column_keys: list[str] | None = None):
         self.statement = statement
         self.column_keys = column_keys
-        self._by_dialect: dict[int, _Compiled] = {}
+        # By the dialect object itself, not its id(): an id can be reused by another engine's dialect (SQLite's
+        # after PostgreSQL's) once the first is gone, and the two compile to different SQL.
+        self._by_dialect: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _compiled(self, dialect) -> _Compiled:
-        compiled = self._by_dialect.get(id(dialect))
+        compiled = self._by_dialect.get(dialect)
         if compiled is None:
             result = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
             names = tuple(result.positiontup) if result.positional else tuple(result.binds)
@@ -62,7 +65,7 @@ class Prepared:
                 row_type, results = None, ()
             compiled = _Compiled(result.string, names, processors, fixed, defaults, result.positional, row_type,
                                  results)
-            self._by_dialect[id(dialect)] = compiled
+            self._by_dialect[dialect] = compiled
         return compiled
 
     def _values(self, compiled: _Compiled, params: dict):
