@@ -13,6 +13,7 @@ import hashlib
 import json
 from datetime import date, datetime, timezone
 
+import orjson
 from sqlalchemy import Connection, bindparam, insert, select, text
 
 from .models import AuditEvent
@@ -136,8 +137,17 @@ def _broken(event, checked: int, chain: str, previous: str) -> dict:
 
 
 def plain(value):
-    """``value`` as plain JSON data, as people read it: instants and dates as ISO-8601 text, sets as lists."""
-    return json.loads(json.dumps(value, default=_plain_value, ensure_ascii=False))
+    """``value`` as plain JSON data, as people read it: instants and dates as ISO-8601 text, sets as lists.
+    orjson does it several times faster; what it refuses (an integer beyond 64 bits) goes through the json
+    module."""
+    try:
+        return orjson.loads(orjson.dumps(value, default=_plain_value, option=_PLAIN_OPTIONS))
+    except orjson.JSONEncodeError:
+        return json.loads(json.dumps(value, default=_plain_value, ensure_ascii=False))
+
+
+# Instants, dates and dataclasses go to _plain_value, as they do with the json module.
+_PLAIN_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _plain_value(value):

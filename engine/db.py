@@ -65,7 +65,7 @@ def pipelined(conn):
             finally:
                 del conn.info[PIPELINE]
     except conn.dialect.loaded_dbapi.Error as err:
-        raise DBAPIError.instance(None, None, err, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from err
+        raise as_sqlalchemy_error(conn, None, None, err) from err
 
 
 PIPELINE = "govflow_pipeline"  # conn.info key of the pipeline a connection is in (Prepared.rowcount syncs it)
@@ -82,7 +82,29 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 def _sqlite_begin(conn):
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("govflow_write") else "BEGIN")
+    run_on_driver(conn, "BEGIN IMMEDIATE" if conn.get_execution_options().get("govflow_write") else "BEGIN")
+
+
+def run_on_driver(conn, sql: str, values=(), many: bool = False):
+    """Run ``sql`` on the driver's cursor of ``conn`` (a Connection), skipping SQLAlchemy's execution
+    machinery but not its ``before_cursor_execute`` listeners; driver errors are raised as SQLAlchemy's, as
+    ``Connection.execute`` raises them. Gives the cursor."""
+    cursor = conn.connection.driver_connection.cursor()
+    for listener in conn.dispatch.before_cursor_execute:
+        listener(conn, cursor, sql, values, None, many)
+    try:
+        if many:
+            cursor.executemany(sql, values)
+        else:
+            cursor.execute(sql, values)
+    except conn.dialect.loaded_dbapi.Error as err:
+        raise as_sqlalchemy_error(conn, sql, values, err) from err
+    return cursor
+
+
+def as_sqlalchemy_error(conn, sql: str | None, values, err: Exception) -> DBAPIError:
+    """A driver error as the SQLAlchemy exception (IntegrityError, OperationalError, ...) it stands for."""
+    return DBAPIError.instance(sql, values, err, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect)
 
 
 def alembic_config(engine: SqlEngine) -> Config:

@@ -23,6 +23,23 @@ class UtcDateTime(TypeDecorator):
         value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect):
+        """The converter TypeDecorator builds, remembering its last result: a command binds the same instant
+        (its "now") to several columns, and converting an Asia/Shanghai instant is the dearer part. Equal
+        instants convert alike whatever their zone, so equality is the test."""
+        convert = super().bind_processor(dialect)
+        last = (None, None)
+
+        def process(value):
+            nonlocal last
+            seen, converted = last
+            if value is None or value != seen:
+                converted = convert(value)
+                last = (value, converted)
+            return converted
+
+        return process
+
     def process_result_value(self, value, dialect):
         if value is None:
             return None

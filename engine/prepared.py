@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import weakref
 from collections import namedtuple
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
-from .db import PIPELINE
+from .db import PIPELINE, as_sqlalchemy_error, run_on_driver
 
 
 @dataclass(frozen=True)
@@ -79,18 +77,16 @@ class Prepared:
     def execute(self, conn: Connection, params: dict):
         """Run the statement with ``params`` (by bind name); gives the driver's cursor."""
         compiled = self._compiled(conn.dialect)
-        return _run(conn, compiled.sql, self._values(compiled, params), many=False)
+        return run_on_driver(conn, compiled.sql, self._values(compiled, params))
 
     def executemany(self, conn: Connection, rows: list[dict]) -> None:
         if rows:
             compiled = self._compiled(conn.dialect)
-            _run(conn, compiled.sql, [self._values(compiled, row) for row in rows], many=True)
+            run_on_driver(conn, compiled.sql, [self._values(compiled, row) for row in rows], many=True)
 
     def scalar(self, conn: Connection, params: dict | None = None):
         """The first column of the first row as the driver gives it (an id, a count, text), or None."""
-        cursor = self.execute(conn, params or {})
-        with _driver_errors(conn, self):
-            row = cursor.fetchone()
+        row = self._fetch(conn, self.execute(conn, params or {}).fetchone)
         return row[0] if row is not None else None
 
     def first(self, conn: Connection, params: dict):
@@ -103,17 +99,14 @@ class Prepared:
         cursor = self.execute(conn, params)
 
         def fetch():
-            with _driver_errors(conn, self):
-                row = cursor.fetchone()
+            row = self._fetch(conn, cursor.fetchone)
             return None if row is None else _converted(self._compiled(conn.dialect), row)
 
         return fetch
 
     def all(self, conn: Connection, params: dict) -> list:
         """Every row of a SELECT, converted as ``first`` converts one."""
-        cursor = self.execute(conn, params)
-        with _driver_errors(conn, self):
-            rows = cursor.fetchall()
+        rows = self._fetch(conn, self.execute(conn, params).fetchall)
         compiled = self._compiled(conn.dialect)
         return [_converted(compiled, row) for row in rows]
 
@@ -122,9 +115,16 @@ class Prepared:
         cursor = self.execute(conn, params)
         pipeline = conn.info.get(PIPELINE)
         if pipeline is not None:
-            with _driver_errors(conn, self):
-                pipeline.sync()
+            self._fetch(conn, pipeline.sync)
         return cursor.rowcount
+
+    def _fetch(self, conn: Connection, fetch):
+        """``fetch()``, with a driver error (in a pipeline, that of any statement sent before) raised as
+        SQLAlchemy's."""
+        try:
+            return fetch()
+        except conn.dialect.loaded_dbapi.Error as err:
+            raise as_sqlalchemy_error(conn, str(self.statement), None, err) from err
 
 
 def _converted(compiled: _Compiled, row):
@@ -136,27 +136,3 @@ def _default(default):
     """A column's Python-side default value (SQLAlchemy wraps a callable default to take an execution context,
     which GovFlow's defaults do not use)."""
     return default.arg(None) if default.is_callable else default.arg
-
-
-def _run(conn: Connection, sql: str, values, many: bool):
-    cursor = conn.connection.driver_connection.cursor()
-    listeners = conn.dispatch.before_cursor_execute
-    for listener in listeners:
-        listener(conn, cursor, sql, values, None, many)
-    with _driver_errors(conn, sql, values):
-        if many:
-            cursor.executemany(sql, values)
-        else:
-            cursor.execute(sql, values)
-    return cursor
-
-
-@contextmanager
-def _driver_errors(conn: Connection, statement, values=None):
-    """The driver's errors as SQLAlchemy's (IntegrityError, OperationalError, ...), as Connection.execute
-    raises them. In a pipeline an error shows at the first wait after the statement that caused it."""
-    try:
-        yield
-    except conn.dialect.loaded_dbapi.Error as err:
-        sql = statement if isinstance(statement, str) else str(statement.statement)
-        raise DBAPIError.instance(sql, values, err, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from err
