@@ -217,17 +217,20 @@ class StoredState:
 
 @dataclass
 class StateChanges:
+    """What a save writes: the header, the task rows that are new, those that changed, and those gone (task
+    rows by task id: workflow id and body)."""
     header: dict
-    upserts: dict[str, tuple[str, dict]]
+    inserts: dict[str, tuple[str, dict]]
+    updates: dict[str, tuple[str, dict]]
     deletes: set[str]
 
 
 class TrackedWorkflow:
     """A live BpmnWorkflow plus what is known to be stored, so saving writes only changed tasks."""
 
-    def __init__(self, workflow: BpmnWorkflow, stored_fingerprints: dict[str, tuple] | None = None):
+    def __init__(self, workflow: BpmnWorkflow):
         self.workflow = workflow
-        self._stored = stored_fingerprints or {}
+        self._stored: dict[UUID, tuple] = {}  # the fingerprint of every stored task, by task id
 
     @classmethod
     def start(cls, compiled: CompiledSpec, script_engine) -> "TrackedWorkflow":
@@ -248,7 +251,7 @@ class TrackedWorkflow:
                                                subprocess_specs=compiled.subprocess_specs)
         workflow.script_engine = script_engine
         tracked = cls(workflow)
-        tracked._stored = tracked._fingerprints()
+        tracked._stored = {task.id: _fingerprint(task) for _, task in tracked._all_tasks()}
         return tracked
 
     def _all_tasks(self):
@@ -256,31 +259,27 @@ class TrackedWorkflow:
         for sp_id, subprocess in self.workflow.subprocesses.items():
             yield from ((str(sp_id), task) for task in subprocess.tasks.values())
 
-    def _fingerprints(self) -> dict[str, tuple]:
-        return {str(task.id): (task.state, tuple(task._children), task.last_state_change, task._parent)
-                for _, task in self._all_tasks()}
-
-    def stored_ids(self) -> set[str]:
-        return set(self._stored)
-
     def changes(self) -> StateChanges:
-        """The header and the task rows that differ from what is stored, then marks them stored."""
+        """The header and the task rows that differ from what is stored, then marks them stored. Task ids
+        are compared as UUIDs and written as text only for the rows that go out."""
         self._compact()
-        current = self._fingerprints()
-        dirty: set[str] = set()
-        tasks = dict(self._all_tasks_by_id())
-        for task_id, (_, task) in tasks.items():
-            if current[task_id] != self._stored.get(task_id) or task.state & OPEN:
-                dirty.add(task_id)
-                dirty.update(str(child) for child in task._children)
-        upserts = {task_id: (tasks[task_id][0], SERIALIZER.registry.convert(tasks[task_id][1]))
-                   for task_id in dirty if task_id in tasks}
-        deletes = set(self._stored) - set(current)
+        stored, current, tasks = self._stored, {}, {}
+        dirty: set[UUID] = set()
+        for workflow_id, task in self._all_tasks():
+            fingerprint = current[task.id] = _fingerprint(task)
+            tasks[task.id] = (workflow_id, task)
+            if fingerprint != stored.get(task.id) or task.state & OPEN:
+                dirty.add(task.id)
+                dirty.update(task._children)
+        inserts, updates = {}, {}
+        for task_id in dirty:
+            if task_id in tasks:
+                workflow_id, task = tasks[task_id]
+                rows = updates if task_id in stored else inserts
+                rows[str(task_id)] = (workflow_id, SERIALIZER.registry.convert(task))
+        deletes = {str(task_id) for task_id in stored.keys() - current.keys()}
         self._stored = current
-        return StateChanges(self._header(), upserts, deletes)
-
-    def _all_tasks_by_id(self):
-        return ((str(task.id), (workflow_id, task)) for workflow_id, task in self._all_tasks())
+        return StateChanges(self._header(), inserts, updates, deletes)
 
     def _header(self) -> dict:
         workflow = self.workflow
@@ -326,6 +325,11 @@ class TrackedWorkflow:
     def _reached_end(self) -> bool:
         return any(task.task_spec.name == "End" and task.state == TaskState.COMPLETED
                    for task in self.workflow.tasks.values())
+
+
+def _fingerprint(task) -> tuple:
+    """What a task's stored row depends on besides its data (an open task is always written)."""
+    return task.state, tuple(task._children), task.last_state_change, task._parent
 
 
 def _splice_finished_runs(workflow, subprocesses) -> None:

@@ -192,12 +192,11 @@ def _read(conn: Connection, row: InstanceRow, compiled: CompiledSpec, script_eng
 def save(conn: Connection, live: LiveInstance, open_tasks: list, *, data: dict, state: str, error: str | None,
          ended_at: datetime | None) -> None:
     """Write what the step changed, checking the lock version: a concurrent step makes this a Conflict."""
-    stored_before = live.tracked.stored_ids()
     changes = live.tracked.changes()
     inserts = [{"instance_id": live.row.id, "task_id": task_id, "workflow_id": workflow_id, "body": body}
-               for task_id, (workflow_id, body) in changes.upserts.items() if task_id not in stored_before]
+               for task_id, (workflow_id, body) in changes.inserts.items()]
     updates = [{"b_instance": live.row.id, "b_task": task_id, "b_body": body}
-               for task_id, (_, body) in changes.upserts.items() if task_id in stored_before]
+               for task_id, (_, body) in changes.updates.items()]
     _INSERT_TASK_ROWS.executemany(conn, inserts)
     _UPDATE_TASK_ROWS.executemany(conn, updates)
     _DELETE_TASK_ROW.executemany(conn, [{"instance_id": live.row.id, "task_id": task_id}
