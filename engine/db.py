@@ -90,8 +90,10 @@ def run_on_driver(conn, sql: str, values=(), many: bool = False):
     machinery but not its ``before_cursor_execute`` listeners; driver errors are raised as SQLAlchemy's, as
     ``Connection.execute`` raises them. Gives the cursor."""
     cursor = conn.connection.driver_connection.cursor()
-    for listener in conn.dispatch.before_cursor_execute:
-        listener(conn, cursor, sql, values, None, many)
+    listeners = conn.dispatch.before_cursor_execute
+    if listeners:  # as a rule there are none; looping over none still costs
+        for listener in listeners:
+            listener(conn, cursor, sql, values, None, many)
     try:
         if many:
             cursor.executemany(sql, values)

@@ -44,26 +44,32 @@ class Prepared:
         # By the dialect object itself, not its id(): an id can be reused by another engine's dialect (SQLite's
         # after PostgreSQL's) once the first is gone, and the two compile to different SQL.
         self._by_dialect: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._last = (lambda: None, None)  # the dialect last used (weakly) and its compiled statement
 
     def _compiled(self, dialect) -> _Compiled:
-        compiled = self._by_dialect.get(dialect)
-        if compiled is None:
-            result = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
-            names = tuple(result.positiontup) if result.positional else tuple(result.binds)
-            binds = [result.binds[name] for name in names]
-            processors = tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds)
-            defaults = {column.key: column.default for column in (*result.insert_prefetch, *result.update_prefetch)}
-            fixed = {name: bind.effective_value for name, bind in zip(names, binds)
-                     if not bind.required and name not in defaults}
-            columns = getattr(self.statement, "selected_columns", None)
-            if columns is not None and not getattr(self.statement, "is_dml", False):
-                row_type = namedtuple("Row", [str(column.key) for column in columns], rename=True)
-                results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
-            else:
-                row_type, results = None, ()
-            compiled = _Compiled(result.string, names, processors, fixed, defaults, result.positional, row_type,
-                                 results)
-            self._by_dialect[dialect] = compiled
+        last_dialect, compiled = self._last
+        if last_dialect() is not dialect:
+            compiled = self._by_dialect.get(dialect) or self._compile(dialect)
+            self._last = (weakref.ref(dialect), compiled)
+        return compiled
+
+    def _compile(self, dialect) -> _Compiled:
+        result = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
+        names = tuple(result.positiontup) if result.positional else tuple(result.binds)
+        binds = [result.binds[name] for name in names]
+        processors = tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds)
+        defaults = {column.key: column.default for column in (*result.insert_prefetch, *result.update_prefetch)}
+        fixed = {name: bind.effective_value for name, bind in zip(names, binds)
+                 if not bind.required and name not in defaults}
+        columns = getattr(self.statement, "selected_columns", None)
+        if columns is not None and not getattr(self.statement, "is_dml", False):
+            row_type = namedtuple("Row", [str(column.key) for column in columns], rename=True)
+            results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+        else:
+            row_type, results = None, ()
+        compiled = _Compiled(result.string, names, processors, fixed, defaults, result.positional, row_type,
+                             results)
+        self._by_dialect[dialect] = compiled
         return compiled
 
     def _values(self, compiled: _Compiled, params: dict):
