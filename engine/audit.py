@@ -4,28 +4,40 @@ Each event's ``hash`` is SHA-256 over the previous event's hash and the event's 
 global chain, in id order), and its ``instance_hash`` the same over the previous event of the same instance
 (that instance's chain). Editing, deleting or re-ordering a stored event breaks a chain at that event, which
 ``verify`` names. Appends are serialised — PostgreSQL by a transaction-scoped advisory lock, SQLite by its
-single writer (write transactions begin IMMEDIATE) — so the chain's order is the commit order. The
-database refuses UPDATE and DELETE on the table (triggers from migration 0006).
+single writer (write transactions begin IMMEDIATE) — so the chain's order is the commit order, and the
+database works out each link as it inserts the event (engine/chain.py). The database refuses UPDATE and DELETE on the table (triggers from migration 0006).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import date, datetime, timezone
+from itertools import groupby
 
 import orjson
-from sqlalchemy import Connection, bindparam, insert, select, text
+from sqlalchemy import Connection, Text, bindparam, func, insert, null, select, text
 
+from . import chain
 from .models import AuditEvent
 from .prepared import Prepared
 
-_COLUMNS = ["action", "actor", "at", "instance_id", "task_id", "on_behalf_of", "data", "hash", "instance_hash"]
-_INSERT = Prepared(insert(AuditEvent), _COLUMNS)
-# The last hash of the global chain and of the instance's chain, in one statement.
-_LAST_HASHES = Prepared(select(
-    select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1).scalar_subquery(),
-    select(AuditEvent.instance_hash).where(AuditEvent.instance_id == bindparam("instance"))
-    .order_by(AuditEvent.id.desc()).limit(1).scalar_subquery()))
+_COLUMNS = ["action", "actor", "at", "instance_id", "task_id", "on_behalf_of", "data"]
+_LAST_HASH = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1).scalar_subquery()
+_LAST_INSTANCE_HASH = (select(AuditEvent.instance_hash).where(AuditEvent.instance_id == bindparam("instance_id"))
+                       .order_by(AuditEvent.id.desc()).limit(1).scalar_subquery())
+
+
+def _append_statement(chained: bool) -> Prepared:
+    """INSERT of one event whose links the database works out from the chains' last ones (engine.chain); an
+    event of no instance (``chained`` False) is only in the global chain."""
+    values = [bindparam(name, type_=AuditEvent.__table__.c[name].type) for name in _COLUMNS]
+    content = bindparam("content", type_=Text)
+    link = getattr(func, chain.SQL_FUNCTION)
+    return Prepared(insert(AuditEvent).from_select(
+        [*_COLUMNS, "hash", "instance_hash"],
+        select(*values, link(_LAST_HASH, content), link(_LAST_INSTANCE_HASH, content) if chained else null())))
+
+
+_APPEND_TO_INSTANCE, _APPEND_UNCHAINED = _append_statement(True), _append_statement(False)
 # Per schema (one database may hold several GovFlow schemas, e.g. test runs side by side). A statement of its
 # own: PostgreSQL takes a statement's snapshot before running it, so reading the last hashes in the statement
 # that waits for the lock could miss an event committed while it waited.
@@ -48,25 +60,21 @@ def record(executor, **fields) -> None:
     record_all(executor, [event(**fields)])
 
 
-def begin_append(conn: Connection, instance_id: int | None):
+def begin_append(conn: Connection):
     """Begin appending the events of a command that writes other rows first: the chain's append lock is taken
     now (PostgreSQL; SQLite's write transaction already holds its single writer lock), so whoever appends
-    first also writes first, and the chains' last hashes are asked for now, so that in a pipeline they come
-    with the first wait. Gives the function that appends the events (``instance_id``'s and any other's)."""
+    first also writes first. Gives the function that appends the events."""
     _lock(conn)
-    last = _LAST_HASHES.first_later(conn, {"instance": instance_id})
-    return lambda events: _append(conn, events, instance_id, last())
+    return lambda events: _append(conn, events)
 
 
 def record_all(executor, events: list[dict]) -> None:
-    """Append ``events`` (from ``event``) in order, with one lock, one read of each chain's last hash per
-    instance and one INSERT."""
+    """Append ``events`` (from ``event``) in order, under one lock."""
     if not events:
         return
     conn = executor if isinstance(executor, Connection) else executor.connection()
     _lock(conn)
-    first = events[0]["instance_id"]
-    _append(conn, events, first, _LAST_HASHES.first(conn, {"instance": first}))
+    _append(conn, events)
 
 
 def _lock(conn: Connection) -> None:
@@ -74,23 +82,11 @@ def _lock(conn: Connection) -> None:
         _APPEND_LOCK.execute(conn, {})
 
 
-def _append(conn: Connection, events: list[dict], instance_id: int | None, last) -> None:
-    """Hash and insert ``events``; ``last`` is the global chain's last hash and ``instance_id``'s."""
-    if not events:
-        return
-    previous, last_here = last
-    last_by_instance = {instance_id: last_here}
-    for item in events:
-        instance = item["instance_id"]
-        if instance not in last_by_instance:
-            last_by_instance[instance] = _LAST_HASHES.first(conn, {"instance": instance})[1]
-        content = canonical(item)
-        item["hash"] = previous = _hash(previous or "", content)
-        if instance is None:
-            item["instance_hash"] = None
-        else:
-            item["instance_hash"] = last_by_instance[instance] = _hash(last_by_instance[instance] or "", content)
-    _INSERT.executemany(conn, events)
+def _append(conn: Connection, events: list[dict]) -> None:
+    """Insert ``events`` in order, each linked in the database to the last event of its chains."""
+    for chained, run in groupby(events, key=lambda item: item["instance_id"] is not None):
+        statement = _APPEND_TO_INSTANCE if chained else _APPEND_UNCHAINED
+        statement.executemany(conn, [{**item, "content": canonical(item)} for item in run])
 
 
 def canonical(event) -> str:
@@ -103,11 +99,7 @@ def canonical(event) -> str:
 
 
 def chain_hash(previous: str, event) -> str:
-    return _hash(previous, canonical(event))
-
-
-def _hash(previous: str, content: str) -> str:
-    return hashlib.sha256(f"{previous}\n{content}".encode("utf-8")).hexdigest()
+    return chain.link(previous, canonical(event))
 
 
 def verify(conn) -> dict:

@@ -581,7 +581,7 @@ class Engine(InstanceOperations):
                 failure = _describe_failure(err)
         # Every read is done: the writes go out together (one round trip per wait on PostgreSQL).
         with pipelined(conn):
-            append_events = audit.begin_append(conn, live.row.id)
+            append_events = audit.begin_append(conn)
             taskindex.close_finished(conn, live, uow.now, completions or {}, vanished_as)
             opened = taskindex.add(conn, live, worked_out)
             events += _handovers(uow, live, opened)

@@ -11,6 +11,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import DBAPIError
 
+from . import chain
+
 DEFAULT_SQLITE = "sqlite:///var/govflow.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -79,6 +81,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    dbapi_connection.create_function(chain.SQL_FUNCTION, 2, chain.link, deterministic=True)
 
 
 def _sqlite_begin(conn):

@@ -5,8 +5,11 @@ import json
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
+
+from engine import audit, chain
+from engine.models import AuditEvent
 
 from .test_document_incoming import CLERK, REGISTER, complete, start
 
@@ -40,6 +43,34 @@ def test_an_intact_trail_verifies(engine):
     history(engine)
     result = engine.verify_audit()
     assert result["broken"] is None and result["events"] > 5 and result["instances"] == 1
+
+
+def test_the_database_links_each_event_exactly_as_engine_chain_does(engine):
+    """The links are worked out by the database as events are inserted (SQLite: the function registered from
+    engine.chain; PostgreSQL: migration 0009's); they must be byte for byte what Python computes, for Chinese
+    text, several events in one command, events of two instances and events of none interleaved."""
+    first, second = start(engine), start(engine)
+    with engine.unit_of_work() as uow:
+        at = uow.now
+        audit.record_all(uow.conn, [
+            audit.event(action="comment", actor="liu_civil", at=at, instance_id=first, data={"text": "请尽快批示 \n \"ok\""}),
+            audit.event(action="deploy", actor="admin", at=at, data={"note": "新版本", "n": 1.5}),
+            audit.event(action="comment", actor="liu_civil", at=at, instance_id=second, data={"text": "同意"}),
+            audit.event(action="comment", actor="liu_civil", at=at, instance_id=first, data={"text": "已阅"})])
+    with engine.db.connect() as conn:
+        rows = conn.execute(select(AuditEvent.__table__).order_by(AuditEvent.id)).mappings().all()
+    previous, by_instance = "", {}
+    for row in rows:
+        assert row["hash"] == chain.link(previous, audit.canonical(row))
+        previous = row["hash"]
+        if row["instance_id"] is None:
+            assert row["instance_hash"] is None
+        else:
+            expected = chain.link(by_instance.get(row["instance_id"]), audit.canonical(row))
+            assert row["instance_hash"] == expected
+            by_instance[row["instance_id"]] = expected
+    assert [row["action"] for row in rows[-4:]] == ["comment", "deploy", "comment", "comment"]
+    assert engine.verify_audit()["broken"] is None
 
 
 def test_the_database_refuses_to_change_or_remove_an_event(engine):
