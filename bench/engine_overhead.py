@@ -328,7 +328,7 @@ def run(args, clock: Clock, report: Report, sqlite_url: str, postgres: str | Non
         report.row("    per command (c / commands)", c / commands, "ms")
         report.row("    SQL statements per instance", pg_statements, "stmts", "", "information")
         report.row("bare PostgreSQL INSERT + COMMIT", bare, "ms", "", "plain pool")
-        report.row("  same through Engine.db (pre-ping)", median_ms(part1["pg commit via Engine.db"]), "ms", "",
+        report.row("  same through Engine.db", median_ms(part1["pg commit via Engine.db"]), "ms", "",
                    "information")
         report.row(f"a + {commands} x bare commit", floor, "ms")
         report.row("c / a", c / a, "x", "", "information")

@@ -308,8 +308,9 @@ class TrackedWorkflow:
         task dictionaries (cheaper than SpiffWorkflow's tree iterator)."""
         return [task for _, task in self._all_tasks() if task.state & OPEN]
 
-    def check_health(self, open_tasks: list) -> None:
-        """Fail loudly rather than trust SpiffWorkflow past its depth limit or a completion without an end."""
+    def check_health(self, open_tasks: list, completed: bool) -> None:
+        """Fail loudly rather than trust SpiffWorkflow past its depth limit or a completion without an end
+        (``completed``: what SpiffWorkflow says of the workflow now)."""
         for task in open_tasks:
             if task.depth >= DEPTH_GUARD:
                 raise DepthLimitError(
@@ -318,7 +319,7 @@ class TrackedWorkflow:
                     f"false completion. Finished rounds of a loop are compacted away, but here the rounds leave "
                     f"branches open (for example a parallel split whose other branch never finishes): close "
                     f"those branches in the model, or split the work into separate instances.")
-        if self.workflow.is_completed() and not self._reached_end():
+        if completed and not self._reached_end():
             raise FalseCompletionError("SpiffWorkflow reported the instance completed, but its process never "
                                        "reached an end event")
 

@@ -560,14 +560,15 @@ class Engine(InstanceOperations):
         conn = uow.conn
         failure = None
         uow.service_calls.clear()
+        workflow = live.tracked.workflow
         try:
             step()
-            open_tasks = live.tracked.open_tasks()
-            live.tracked.check_health(open_tasks)
+            open_tasks, completed = live.tracked.open_tasks(), workflow.is_completed()
+            live.tracked.check_health(open_tasks, completed)
         except ENGINE_FAILURES as err:
             failure = _describe_failure(err)
-            open_tasks = live.tracked.open_tasks()
-        data = steps.current_data(live.tracked.workflow, open_tasks)
+            open_tasks, completed = live.tracked.open_tasks(), workflow.is_completed()
+        data = steps.current_data(workflow, open_tasks, completed)
         events = [audit.event(action=event["action"], actor=event["actor"], at=uow.now, instance_id=live.row.id,
                               task_id=event["task_id"], on_behalf_of=event["on_behalf_of"],
                               data={**event["data"], "changes": steps.changes(live.data, data),
@@ -593,7 +594,7 @@ class Engine(InstanceOperations):
                 state, ended_at = "failed", None
                 events.append(audit.event(action="failed", actor=SYSTEM, at=uow.now, instance_id=live.row.id,
                                           data={"error": failure}))
-            elif live.tracked.workflow.is_completed():
+            elif completed:
                 state, ended_at = "completed", uow.now
             else:
                 state, ended_at = "running", None

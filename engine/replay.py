@@ -67,7 +67,7 @@ def replay(conn, instance_id: int, definitions) -> dict:
             open_tasks = tracked.open_tasks()
             _match_open(event, open_tasks, ids)
             steps.apply_changes(expected, event.data.get("changes"))
-            _same_data(event, steps.current_data(workflow, open_tasks), expected)
+            _same_data(event, steps.current_data(workflow, open_tasks, workflow.is_completed()), expected)
         _same_as_stored(conn, instance, stepped[-1], workflow, tracked.open_tasks())
     except Diverged as diverged:
         return _result(instance_id, len(events), False,
@@ -139,10 +139,11 @@ def _same_data(event, replayed: dict, expected: dict) -> None:
 
 
 def _same_as_stored(conn, instance, last_event, workflow, open_tasks) -> None:
-    state = "completed" if workflow.is_completed() else "running"
+    completed = workflow.is_completed()
+    state = "completed" if completed else "running"
     if instance.state in ("running", "completed") and instance.state != state:
         raise Diverged(last_event, f"状态不同 / stored state {instance.state}, replayed {state}")
-    _same_data(last_event, steps.current_data(workflow, open_tasks), instance.data or {})
+    _same_data(last_event, steps.current_data(workflow, open_tasks, completed), instance.data or {})
     stored = sorted(conn.scalars(select(TaskIndex.name).where(TaskIndex.instance_id == instance.id,
                                                                 TaskIndex.state == "open")))
     replayed = sorted(task.task_spec.name for task in open_tasks

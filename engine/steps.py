@@ -66,11 +66,11 @@ def _place(task) -> int:
     return parent._children.index(task.id) if parent is not None else 0
 
 
-def current_data(workflow, open_tasks: list) -> dict:
-    """The instance's data so far: the workflow's data when finished; else what its open tasks hold, with the
-    most recently completed task's data on top (it is the newest in its branch, and a branch that has
-    ended holds its data nowhere else)."""
-    if workflow.is_completed():
+def current_data(workflow, open_tasks: list, completed: bool) -> dict:
+    """The instance's data so far: the workflow's data when finished (``completed``); else what its open tasks
+    hold, with the most recently completed task's data on top (it is the newest in its branch, and a branch
+    that has ended holds its data nowhere else)."""
+    if completed:
         merged = dict(workflow.data)
     else:
         merged = {}
