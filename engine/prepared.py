@@ -134,8 +134,8 @@ class Prepared:
 
 
 def _converted(compiled: _Compiled, row):
-    return compiled.row_type._make(value if process is None else process(value)
-                                   for value, process in zip(row, compiled.results))
+    return compiled.row_type._make([value if process is None else process(value)
+                                    for value, process in zip(row, compiled.results)])
 
 
 def _default(default):
