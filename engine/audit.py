@@ -4,8 +4,9 @@ Each event's ``hash`` is SHA-256 over the previous event's hash and the event's 
 global chain, in id order), and its ``instance_hash`` the same over the previous event of the same instance
 (that instance's chain). Editing, deleting or re-ordering a stored event breaks a chain at that event, which
 ``verify`` names. Appends are serialised — PostgreSQL by a transaction-scoped advisory lock, SQLite by its
-single writer (write transactions begin IMMEDIATE) — so the chain's order is the commit order, and the
-database works out each link as it inserts the event (engine/chain.py). The database refuses UPDATE and DELETE on the table (triggers from migration 0006).
+single writer (write transactions begin IMMEDIATE) — so the chain's order is the commit order — and the
+database works out each link as it inserts the event (engine/chain.py). The database refuses UPDATE and
+DELETE on the table (triggers from migration 0006).
 """
 from __future__ import annotations
 
@@ -120,11 +121,11 @@ def verify(conn) -> dict:
     return {"events": checked, "instances": len(previous_by_instance), "broken": None}
 
 
-def _broken(event, checked: int, chain: str, previous: str) -> dict:
+def _broken(event, checked: int, chain_name: str, previous: str) -> dict:
     return {"events": checked, "broken": {
-        "event": event["id"], "chain": chain, "action": event["action"], "at": event["at"].isoformat(),
+        "event": event["id"], "chain": chain_name, "action": event["action"], "at": event["at"].isoformat(),
         "message": (f"事件 {event['id']} 与审计链不符：它被修改过，或它之前的事件被删除、调换 / event {event['id']} "
-                    f"({event['action']}) does not follow from the {chain} chain: it was altered, or an event "
+                    f"({event['action']}) does not follow from the {chain_name} chain: it was altered, or an event "
                     f"before it was removed or moved")}}
 
 
