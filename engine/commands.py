@@ -622,6 +622,11 @@ class Engine(InstanceOperations):
         with self.read() as session:
             return queries.instances(session, process, state)
 
+    def instance_page(self, **filters) -> dict:
+        """A page of instances, newest first, filtered and counted in the database (queries.instance_page)."""
+        with self.read() as session:
+            return queries.instance_page(session, **filters)
+
     def show(self, instance_id: int, viewer: str | None = None) -> dict:
         """An instance with its data, tasks, history and files; with ``viewer``, only if they may see it (a
         view of a classified instance is recorded)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from . import directory
 from .access import is_classified
@@ -57,6 +57,35 @@ def instances(session: Session, process: str | None = None, state: str | None = 
     if state is not None:
         query = query.where(Instance.state == state)
     return [_instance_dict(instance, version) for instance, version in session.execute(query.order_by(Instance.id))]
+
+
+def instance_page(session: Session, *, process: str | None = None, family: str | None = None,
+                  state: str | None = None, started_from: datetime | None = None,
+                  started_before: datetime | None = None, page: int = 1, per_page: int = 50) -> dict:
+    """One page of instances, newest first, filtered in the database: of the process ``process`` exactly, or
+    of the procedure ``family`` (its key or any of its district variants ``family.<district>``), in
+    ``state``, started in [started_from, started_before). ``page`` is clamped to the pages there are; gives
+    the rows, the total, the page and the number of pages."""
+    conditions = []
+    if process:
+        conditions.append(Instance.process_key == process)
+    if family:
+        conditions.append(or_(Instance.process_key == family,
+                              Instance.process_key.startswith(family + ".", autoescape=True)))
+    if state:
+        conditions.append(Instance.state == state)
+    if started_from is not None:
+        conditions.append(Instance.started_at >= started_from)
+    if started_before is not None:
+        conditions.append(Instance.started_at < started_before)
+    total = session.scalar(select(func.count()).select_from(Instance).where(*conditions))
+    pages = max((total + per_page - 1) // per_page, 1)
+    page = min(max(page, 1), pages)
+    query = (select(Instance, DefinitionVersion.version).options(defer(Instance.workflow))
+             .join(DefinitionVersion, DefinitionVersion.id == Instance.definition_id).where(*conditions)
+             .order_by(Instance.id.desc()).offset((page - 1) * per_page).limit(per_page))
+    return {"rows": [_instance_dict(instance, version) for instance, version in session.execute(query)],
+            "total": total, "page": page, "pages": pages}
 
 
 def show(session: Session, instance_id: int) -> dict:

@@ -119,6 +119,39 @@ def test_the_list_filters_by_procedure_state_and_period(engine, web, clock):
     assert 'id="filter-errors"' in page and "2026-13-01" in page
 
 
+def test_the_lists_of_instances_are_filtered_and_paged_by_the_database(engine, web, web_app, clock):
+    """The auditors' and the admins' lists read one page, counted and filtered in the database: a family of
+    procedures (the auditors' filter) or one process exactly (the admins'), a state, a period."""
+    older = [start(engine, title=f"第{n}件") for n in range(3)]
+    clock.set(parse_instant("2026-06-03T10:00:00+08:00"))
+    newer = [start(engine, title=f"第{n}件") for n in range(3, 5)]
+    leave = engine.start("leave", FILER, dict(TRIP))["instance"]
+    newest_first = [leave, *reversed(older + newer)]
+
+    listing = engine.instance_page(page=2, per_page=2)
+    assert ([row["id"] for row in listing["rows"]], listing["total"], listing["pages"], listing["page"]) == \
+        (newest_first[2:4], 6, 3, 2)
+    assert [row["id"] for row in engine.instance_page(page=9, per_page=2)["rows"]] == newest_first[4:]
+    assert engine.instance_page(family="document_incoming")["total"] == 5
+    assert engine.instance_page(family="document")["total"] == 0  # a family is a whole key, not a prefix
+    assert engine.instance_page(process="leave")["total"] == 1
+    assert engine.instance_page(state="completed")["total"] == 0
+    since = engine.instance_page(family="document_incoming",
+                                 started_from=parse_instant("2026-06-02T00:00:00+08:00"))
+    assert [row["id"] for row in since["rows"]] == list(reversed(newer))
+
+    web_app.config["GOVFLOW_PER_PAGE"] = 2
+    for client, path in ((web(AUDITOR), "/audit"), (web("admin"), "/admin/instances")):
+        first = html(client.get(path + "?process=document_incoming"))
+        assert [int(id_) for id_ in first.xpath('//tbody/tr/@data-instance')] == list(reversed(older + newer))[:2]
+        assert "第 1 / 3 页，共 5 条" in first.xpath('string(//nav[@class="pager"])')
+        second = html(client.get(first.xpath('//a[@id="page-next"]/@href')[0]))
+        assert [int(id_) for id_ in second.xpath('//tbody/tr/@data-instance')] == [older[2], older[1]]
+        last = html(client.get(second.xpath('//a[@id="page-next"]/@href')[0]))
+        assert [int(id_) for id_ in last.xpath('//tbody/tr/@data-instance')] == [older[0]]
+        assert last.xpath('//a[@id="page-next"]') == [] and last.xpath('//a[@id="page-prev"]/@href')
+
+
 # --- the step-through ----------------------------------------------------------------------------------------
 
 def test_the_step_through_shows_the_data_and_the_diagram_as_they_stood_after_a_return(engine, web):

@@ -33,16 +33,15 @@ from engine.directory_admin import DirectoryAdmin
 from engine.errors import Conflict, GovflowError, InvalidInput, NotFound
 from engine.models import Portfolio, Role
 
-from .app import STATUS, engine
+from .app import STATUS, engine, per_page
 from .i18n import gettext as _, pick
+from .present import INSTANCE_STATES as STATES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
 DEMO_DIRECTORY = PROCESSES / "directory.json"
-STATES = [("running", "办理中"), ("suspended", "已暂停"), ("failed", "出错"), ("completed", "已办结"),
-          ("cancelled", "已取消")]
 GOVFLOW_PROPERTIES = ["formJsonSchemaFilename", "dueIn", "dueFrom", "limitName", "completeCheck",
                       "completeCheckMessage"]
 NEW_DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
@@ -92,14 +91,16 @@ def instances():
     state = request.args.get("state", "")
     if state not in dict(STATES):
         state = ""
-    rows = engine().instances(process=process or None, state=state or None)
-    rows.reverse()  # newest first
+    listing = engine().instance_page(process=process or None, state=state or None,
+                                     page=request.args.get("page", 1, type=int) or 1, per_page=per_page())
     keys = sorted({v["key"] for v in engine().versions()})
     versions = {}
     for v in engine().versions(process) if process else []:
         versions.setdefault(v["key"], []).append(v["version"])
-    return render_template("admin_instances.html", rows=rows, process=process, state=state, states=STATES,
-                           keys=keys, versions=versions.get(process, []))
+    filters = {**({"process": process} if process else {}), **({"state": state} if state else {})}
+    return render_template("admin_instances.html", rows=listing["rows"], listing=listing, filters=filters,
+                           process=process, state=state, states=STATES, keys=keys,
+                           versions=versions.get(process, []))
 
 
 def _reason() -> str:

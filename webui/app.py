@@ -13,7 +13,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from engine.commands import Engine
@@ -78,8 +78,12 @@ def create_app(engine: Engine | None = None, config: dict | None = None) -> Flas
 
 
 def engine() -> Engine:
-    from flask import current_app
     return current_app.extensions["govflow_engine"]
+
+
+def per_page() -> int:
+    """How many rows a paged list shows (the inbox, the instance lists)."""
+    return int(current_app.config["GOVFLOW_PER_PAGE"])
 
 
 def _secret_file(folder: Path) -> str:

@@ -15,7 +15,6 @@ JavaScript each step is a link to ``?event=<id>``, rendered by the server.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -24,16 +23,13 @@ from flask import Blueprint, Response, abort, g, render_template, request
 from engine import eventlog, reports as engine_reports
 from engine.clock import LOCAL_ZONE
 
-from .app import engine
+from .app import engine, per_page
 from .i18n import gettext as _
-from .present import ACTIONS, event_text, instant, span
+from .present import ACTIONS, INSTANCE_STATES as STATES, event_text, span
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
-PER_PAGE = 50
 INLINE_EVENTS = 400  # above this many events the step-through pages by links only (no <template> per event)
-STATES = [("running", "办理中"), ("completed", "已办结"), ("suspended", "已暂停"), ("failed", "出错"),
-          ("cancelled", "已取消")]
 LIMIT_STATUSES = {"met": "按时", "late": "超时办结", "overdue": "已超期未办", "pending": "计时中", "returned": "已退回",
                   "withdrawn": "已撤回", "cancelled": "已取消"}
 MISSED = {"late", "overdue"}
@@ -121,10 +117,6 @@ def _chosen_process(choices: list[dict]) -> str:
     return process if process in {c["key"] for c in choices} else ""
 
 
-def _in_family(key: str, process: str) -> bool:
-    return not process or key == process or key.startswith(process + ".")
-
-
 # --- the instances list, verifying the chain --------------------------------------------------------
 
 @bp.get("")
@@ -146,23 +138,12 @@ def _render_index(verification: dict | None = None):
     state = request.args.get("state", "")
     if state not in dict(STATES):
         state = ""
-    rows = [row for row in engine().instances(state=state or None)
-            if _in_family(row["process"], process) and _started_within(row, period)]
-    rows.sort(key=lambda row: row["id"], reverse=True)
-    pages = max(math.ceil(len(rows) / PER_PAGE), 1)
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    listing = engine().instance_page(family=process or None, state=state or None, started_from=period.start,
+                                     started_before=period.end, page=request.args.get("page", 1, type=int) or 1, per_page=per_page())
     filters = {**period.args(), **({"process": process} if process else {}), **({"state": state} if state else {})}
-    return render_template("audit_index.html", rows=rows[(page - 1) * PER_PAGE:page * PER_PAGE], total=len(rows),
-                           page=page, pages=pages, choices=choices, process=process, state=state, states=STATES,
+    return render_template("audit_index.html", rows=listing["rows"], listing=listing, choices=choices, process=process, state=state, states=STATES,
                            period=period, errors=errors, filters=filters, export_args=_export_args(period, process),
                            state_names=dict(STATES), titles=_process_titles(), verification=verification)
-
-
-def _started_within(row: dict, period: Period) -> bool:
-    started = instant(row.get("started_at"))
-    if started is None:
-        return period.start is None and period.end is None
-    return (period.start is None or started >= period.start) and (period.end is None or started < period.end)
 
 
 def _export_args(period: Period, process: str) -> dict:

@@ -20,7 +20,9 @@ ACTIONS = {
     "delegate_back": "委派办理完毕，交回", "sign": "加签办理了", "pass_on": "办理后转交", "late_flagged": "标记为超期",
     "delegated": "受委派办理", "signed_before": "前加签办理", "signed": "后加签办理",
 }
-PROCESS_STATES = {"running": "办理中", "completed": "已办结", "failed": "出错", "cancelled": "已取消"}
+INSTANCE_STATES = [("running", "办理中"), ("completed", "已办结"), ("suspended", "已暂停"), ("failed", "出错"),
+                   ("cancelled", "已取消")]
+PROCESS_STATES = dict(INSTANCE_STATES)
 TASK_STATES = {"open": "待办", "completed": "已办", "cancelled": "已取消", "returned": "已退回", "withdrawn": "已撤回",
                "transferred": "已转办", "delegated": "已委派"}
 NOTIFICATION_KINDS = {"new_task": "新任务", "urged": "催办", "returned": "退回", "overdue": "超期", "copied": "抄送",

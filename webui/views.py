@@ -9,7 +9,7 @@ from flask import (Blueprint, Response, abort, flash, g, redirect, render_templa
 from engine.errors import Conflict, GovflowError, InvalidInput, NotFound
 
 from . import formfields
-from .app import engine
+from .app import engine, per_page as page_size
 from .auth import safe_next
 from .i18n import LANGUAGES, gettext as _, pick
 
@@ -69,18 +69,13 @@ def inbox():
     if sort not in dict(SORTS):
         sort = "due"
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    per_page = engine_per_page()
+    per_page = page_size()
     result = engine().inbox(me(), tab, q=q or None, process=process or None, status=status or None, sort=sort,
                             page=page, per_page=per_page)
     pages = max(math.ceil(result["total"] / per_page), 1)
     return render_template("inbox.html", tab=tab, tabs=TABS, statuses=STATUSES[tab], sorts=SORTS, q=q,
                            process=process, status=status, sort=sort, page=page, pages=pages, result=result,
                            processes=_process_choices(), emergency=EMERGENCY)
-
-
-def engine_per_page() -> int:
-    from flask import current_app
-    return int(current_app.config["GOVFLOW_PER_PAGE"])
 
 
 def _process_choices() -> list[tuple[str, str]]:
