@@ -139,11 +139,12 @@ def _render_index(verification: dict | None = None):
     if state not in dict(STATES):
         state = ""
     listing = engine().instance_page(family=process or None, state=state or None, started_from=period.start,
-                                     started_before=period.end, page=request.args.get("page", 1, type=int) or 1, per_page=per_page())
+                                     started_before=period.end, page=request.args.get("page", 1, type=int) or 1,
+                                     per_page=per_page())
     filters = {**period.args(), **({"process": process} if process else {}), **({"state": state} if state else {})}
-    return render_template("audit_index.html", rows=listing["rows"], listing=listing, choices=choices, process=process, state=state, states=STATES,
-                           period=period, errors=errors, filters=filters, export_args=_export_args(period, process),
-                           state_names=dict(STATES), titles=_process_titles(), verification=verification)
+    return render_template("audit_index.html", rows=listing["rows"], listing=listing, choices=choices,
+                           process=process, state=state, states=STATES, period=period, errors=errors,
+                           filters=filters, export_args=_export_args(period, process), state_names=dict(STATES), titles=_process_titles(), verification=verification)
 
 
 def _export_args(period: Period, process: str) -> dict:
