@@ -144,7 +144,8 @@ def _render_index(verification: dict | None = None):
     filters = {**period.args(), **({"process": process} if process else {}), **({"state": state} if state else {})}
     return render_template("audit_index.html", rows=listing["rows"], listing=listing, choices=choices,
                            process=process, state=state, states=STATES, period=period, errors=errors,
-                           filters=filters, export_args=_export_args(period, process), state_names=dict(STATES), titles=_process_titles(), verification=verification)
+                           filters=filters, export_args=_export_args(period, process), state_names=dict(STATES),
+                           titles=_process_titles(), verification=verification)
 
 
 def _export_args(period: Period, process: str) -> dict:
