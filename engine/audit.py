@@ -61,12 +61,12 @@ def record(executor, **fields) -> None:
     record_all(executor, [event(**fields)])
 
 
-def begin_append(conn: Connection):
-    """Begin appending the events of a command that writes other rows first: the chain's append lock is taken
-    now (PostgreSQL; SQLite's write transaction already holds its single writer lock), so whoever appends
-    first also writes first. Gives the function that appends the events."""
-    _lock(conn)
-    return lambda events: _append(conn, events)
+def lock(conn: Connection) -> None:
+    """Take the chain's append lock now (PostgreSQL; SQLite's write transaction already holds its single
+    writer lock), for a command that appends (``append``) after writing other rows: whoever appends first
+    then also writes first."""
+    if conn.dialect.name == "postgresql":
+        _APPEND_LOCK.execute(conn, {})
 
 
 def record_all(executor, events: list[dict]) -> None:
@@ -74,17 +74,13 @@ def record_all(executor, events: list[dict]) -> None:
     if not events:
         return
     conn = executor if isinstance(executor, Connection) else executor.connection()
-    _lock(conn)
-    _append(conn, events)
+    lock(conn)
+    append(conn, events)
 
 
-def _lock(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        _APPEND_LOCK.execute(conn, {})
-
-
-def _append(conn: Connection, events: list[dict]) -> None:
-    """Insert ``events`` in order, each linked in the database to the last event of its chains."""
+def append(conn: Connection, events: list[dict]) -> None:
+    """Insert ``events`` in order, each linked in the database to the last event of its chains; the caller
+    holds the lock (``lock``)."""
     for chained, run in groupby(events, key=lambda item: item["instance_id"] is not None):
         statement = _APPEND_TO_INSTANCE if chained else _APPEND_UNCHAINED
         statement.executemany(conn, [{**item, "content": canonical(item)} for item in run])

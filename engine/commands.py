@@ -582,7 +582,7 @@ class Engine(InstanceOperations):
                 failure = _describe_failure(err)
         # Every read is done: the writes go out together (one round trip per wait on PostgreSQL).
         with pipelined(conn):
-            append_events = audit.begin_append(conn)
+            audit.lock(conn)
             taskindex.close_finished(conn, live, uow.now, completions or {}, vanished_as)
             opened = taskindex.add(conn, live, worked_out)
             events += _handovers(uow, live, opened)
@@ -598,7 +598,7 @@ class Engine(InstanceOperations):
                 state, ended_at = "completed", uow.now
             else:
                 state, ended_at = "running", None
-            append_events(events)
+            audit.append(conn, events)
             store.save(conn, live, open_tasks, data=data, state=state, error=failure_kept if held else failure,
                        ended_at=ended_at)
         uow.after_commit.append(lambda: self._instances.put(live))

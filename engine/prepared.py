@@ -97,18 +97,8 @@ class Prepared:
 
     def first(self, conn: Connection, params: dict):
         """The first row of a SELECT, its values converted by the column types, as a named tuple; or None."""
-        return self.first_later(conn, params)()
-
-    def first_later(self, conn: Connection, params: dict):
-        """Send the SELECT now and give a function that returns its first row (as ``first`` does) when called:
-        in a pipeline the row then comes with whatever wait happens first, rather than a wait of its own."""
-        cursor = self.execute(conn, params)
-
-        def fetch():
-            row = self._fetch(conn, cursor.fetchone)
-            return None if row is None else _converted(self._compiled(conn.dialect), row)
-
-        return fetch
+        row = self._fetch(conn, self.execute(conn, params).fetchone)
+        return None if row is None else _converted(self._compiled(conn.dialect), row)
 
     def all(self, conn: Connection, params: dict) -> list:
         """Every row of a SELECT, converted as ``first`` converts one."""
