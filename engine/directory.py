@@ -508,8 +508,11 @@ def remove_role(session: Session, key: str) -> Role:
 
 
 def list_roles(session: Session) -> list[dict]:
-    return [{"key": r.key, "name": r.name_zh, "name_en": r.name_en, "scoped": r.department_scoped}
-            for r in session.scalars(select(Role).order_by(Role.key))]
+    return [role_dict(role) for role in session.scalars(select(Role).order_by(Role.key))]
+
+
+def role_dict(role: Role) -> dict:
+    return {"key": role.key, "name": role.name_zh, "name_en": role.name_en, "scoped": role.department_scoped}
 
 
 def _refuse_while_used(kind_zh: str, kind_en: str, key: str, name: str, uses: list[tuple[str, str, list]]) -> None:
@@ -533,8 +536,11 @@ def list_districts(session: Session) -> list[dict]:
 
 
 def list_departments(session: Session) -> list[dict]:
-    return [{"key": d.key, "name": d.name, "district": d.district_key}
-            for d in session.scalars(select(Department).order_by(Department.key))]
+    return [department_dict(department) for department in session.scalars(select(Department).order_by(Department.key))]
+
+
+def department_dict(department: Department) -> dict:
+    return {"key": department.key, "name": department.name, "district": department.district_key}
 
 
 def _check_key(key: str, what: str) -> None:

@@ -128,12 +128,8 @@ def _district_dict(district: District | None) -> dict | None:
 
 
 def _role_dict(role: Role | None) -> dict | None:
-    if role is None:
-        return None
-    return {"key": role.key, "name": role.name_zh, "name_en": role.name_en, "scoped": role.department_scoped}
+    return None if role is None else directory.role_dict(role)
 
 
 def _department_dict(department: Department | None) -> dict | None:
-    if department is None:
-        return None
-    return {"key": department.key, "name": department.name, "district": department.district_key}
+    return None if department is None else directory.department_dict(department)
