@@ -49,9 +49,13 @@ def tasks(session: Session, username: str | None = None, instance_id: int | None
     return [task_dict(row._mapping) for row in session.execute(query)]
 
 
+# Each instance with the version number of its definition, as the lists show them.
+_WITH_VERSION = (select(Instance, DefinitionVersion.version)
+                 .join(DefinitionVersion, DefinitionVersion.id == Instance.definition_id))
+
+
 def instances(session: Session, process: str | None = None, state: str | None = None) -> list[dict]:
-    query = (select(Instance, DefinitionVersion.version)
-             .join(DefinitionVersion, DefinitionVersion.id == Instance.definition_id))
+    query = _WITH_VERSION
     if process is not None:
         query = query.where(Instance.process_key == process)
     if state is not None:
@@ -81,8 +85,7 @@ def instance_page(session: Session, *, process: str | None = None, family: str |
     total = session.scalar(select(func.count()).select_from(Instance).where(*conditions))
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(max(page, 1), pages)
-    query = (select(Instance, DefinitionVersion.version).options(defer(Instance.workflow))
-             .join(DefinitionVersion, DefinitionVersion.id == Instance.definition_id).where(*conditions)
+    query = (_WITH_VERSION.options(defer(Instance.workflow)).where(*conditions)
              .order_by(Instance.id.desc()).offset((page - 1) * per_page).limit(per_page))
     return {"rows": [_instance_dict(instance, version) for instance, version in session.execute(query)],
             "total": total, "page": page, "pages": pages}
