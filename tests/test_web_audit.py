@@ -145,11 +145,11 @@ def test_the_lists_of_instances_are_filtered_and_paged_by_the_database(engine, w
         first = html(client.get(path + "?process=document_incoming"))
         assert [int(id_) for id_ in first.xpath('//tbody/tr/@data-instance')] == list(reversed(older + newer))[:2]
         assert "第 1 / 3 页，共 5 条" in first.xpath('string(//nav[@class="pager"])')
-        second = html(client.get(first.xpath('//a[@id="page-next"]/@href')[0]))
+        second = html(client.get(first.xpath('//a[@id="next-page"]/@href')[0]))
         assert [int(id_) for id_ in second.xpath('//tbody/tr/@data-instance')] == [older[2], older[1]]
-        last = html(client.get(second.xpath('//a[@id="page-next"]/@href')[0]))
+        last = html(client.get(second.xpath('//a[@id="next-page"]/@href')[0]))
         assert [int(id_) for id_ in last.xpath('//tbody/tr/@data-instance')] == [older[0]]
-        assert last.xpath('//a[@id="page-next"]') == [] and last.xpath('//a[@id="page-prev"]/@href')
+        assert last.xpath('//a[@id="next-page"]') == [] and last.xpath('//a[@id="prev-page"]/@href')
 
 
 # --- the step-through ----------------------------------------------------------------------------------------
