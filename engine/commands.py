@@ -28,7 +28,7 @@ from .bpmn import DepthLimitError, FalseCompletionError, TrackedWorkflow, json_d
 from .calendar import WorkingCalendar
 from .calendar_admin import working_calendar
 from .clock import Clock
-from .db import connect, database_url, for_writing, migrate, pipelined
+from .db import begin_writing, connect, database_url, for_writing, migrate, pipelined
 from .errors import Conflict, Forbidden, GovflowError, InvalidInput
 from .models import DefinitionVersion, Timer
 from .operations import InstanceOperations, check_admin
@@ -85,7 +85,7 @@ class Engine(InstanceOperations):
     @contextmanager
     def unit_of_work(self):
         with self._writer.connect() as conn:
-            transaction = conn.begin()
+            transaction = begin_writing(conn)
             uow = UnitOfWork(conn, self.clock.now())
             try:
                 yield uow
@@ -211,8 +211,7 @@ class Engine(InstanceOperations):
                                    initial=initial)
             failure = self._advance(uow, live, definition, lambda: steps.start(live.tracked.workflow, initial), event,
                                     sent_by=actor)
-            result = outcomes.result(live)
-        return outcomes.raise_if_failed(result, failure)
+        return outcomes.raise_if_failed(outcomes.result(live), failure)
 
     def complete(self, task_id: int, actor: str, data: dict) -> dict:
         with self.unit_of_work() as uow:
@@ -247,8 +246,7 @@ class Engine(InstanceOperations):
                                    title=task.title, spiff_task=task.spiff_task_id, data=data, signers=signers)
             failure = self._advance(uow, live, definition, step, event, completions={task.id: (actor, made_at)},
                                     sent_by=actor)
-            result = outcomes.result(live)
-        return outcomes.raise_if_failed(result, failure)
+        return outcomes.raise_if_failed(outcomes.result(live), failure)
 
     def fire_due_timers(self) -> list[dict]:
         """Fire every timer due at the clock's now: one indexed query, then one transaction per instance."""
@@ -274,8 +272,7 @@ class Engine(InstanceOperations):
 
                 event = outcomes.event("timer_fired", SYSTEM, timers=names)
                 failure = self._advance(uow, live, definition, step, event)
-                result = outcomes.result(live)
-            outcomes.raise_if_failed(result, failure)
+            outcomes.raise_if_failed(outcomes.result(live), failure)
             return {"instance": instance_id, "timers": names, "result": "fired"}
         except GovflowError as err:
             return {"instance": instance_id, "timers": names, "result": err.code, "message": err.message}
@@ -335,8 +332,7 @@ class Engine(InstanceOperations):
                 "message": f"{notify.name(conn, actor)} 将「{row.title}」退回到「{target['title']}」，请重新办理："
                            f"{reason}"}}
             failure = self._reset(uow, live, definition, target["spiff_task_id"], event, reopened, "returned")
-            result = outcomes.result(live)
-        return outcomes.raise_if_failed(result, failure)
+        return outcomes.raise_if_failed(outcomes.result(live), failure)
 
     def withdraw(self, task_id: int, actor: str, reason: str) -> dict:
         """撤回: take back one's own last step while nobody has acted on what it led to."""
@@ -366,8 +362,7 @@ class Engine(InstanceOperations):
             notify.send(uow, [name for name in waiting if name not in still_open and name != actor],
                         notify.WITHDRAWN, f"{notify.name(conn, actor)} 撤回了「{row.title}」的「{task.title}」：{reason}",
                         instance_id=row.id)
-            result = outcomes.result(live)
-        return outcomes.raise_if_failed(result, failure)
+        return outcomes.raise_if_failed(outcomes.result(live), failure)
 
     def _reset(self, uow: UnitOfWork, live: LiveInstance, definition: Definition, spiff_task_id: str, event: dict,
                reopened: dict, vanished_as: str) -> str | None:
@@ -601,8 +596,13 @@ class Engine(InstanceOperations):
             audit.append(conn, events)
             store.save(conn, live, open_tasks, data=data, state=state, error=failure_kept if held else failure,
                        ended_at=ended_at)
-        uow.after_commit.append(lambda: self._instances.put(live))
+        uow.after_commit.append(lambda: self._keep(live))
         return failure
+
+    def _keep(self, live: LiveInstance) -> None:
+        """After the commit: the instance as saved, kept for the next command on it."""
+        live.resolve_ids()
+        self._instances.put(live)
 
     def _script_engine(self, uow: UnitOfWork, instance_id: int | None) -> RestrictedScriptEngine:
         return RestrictedScriptEngine(services=services.bound(uow, instance_id), clock=Clock(uow.now),
@@ -747,24 +747,27 @@ def _check_running(row: store.InstanceRow) -> None:
 
 
 def _handovers(uow: UnitOfWork, live: LiveInstance, opened) -> list[dict]:
-    """An audit event for each new task that went to an acting person, naming the rule that sent it."""
+    """An audit event for each new task that went to an acting person, naming the rule that sent it (the
+    event's content names the task's id, so that waits for the ids)."""
+    handed_over = [(task, assignment) for _, task, assignment in opened if assignment.handed_over_from]
+    if handed_over:
+        live.resolve_ids()
     return [audit.event(action="absence_handover", actor=SYSTEM, at=uow.now, instance_id=live.row.id,
                         task_id=task["id"], on_behalf_of=assignment.handed_over_from,
                         data={"task": task["name"], "from": assignment.handed_over_from, "to": task["assignee"],
                               "rule": assignment.rule})
-            for task, assignment in opened if assignment.handed_over_from]
+            for task, assignment in handed_over]
 
 
 def _announce(uow: UnitOfWork, live: LiveInstance, opened, reopened: dict[str, dict]) -> None:
     """Tell each new task's assignee it is waiting for them (a re-opened step says why it came back)."""
-    spiff_ids = {row["id"]: spiff_id for spiff_id, row in live.open_tasks.items()}
-    for task, _ in opened:
+    for spiff_id, task, _ in opened:
         if task["assignee"] is None:
             continue
-        again = reopened.get(spiff_ids.get(task["id"]))
+        again = reopened.get(spiff_id)
         kind, message = ((again["notice"], again["message"]) if again else
                          (notify.NEW_TASK, f"新待办：「{live.row.title}」的「{task['title']}」"))
-        notify.send(uow, [task["assignee"]], kind, message, instance_id=live.row.id, task_id=task["id"])
+        notify.send(uow, [task["assignee"]], kind, message, instance_id=live.row.id, spiff_task_id=spiff_id)
 
 
 def _describe_failure(err: Exception) -> str:

@@ -39,38 +39,108 @@ def connect(url: str, json_serializer=None) -> SqlEngine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, **options)
+    engine = create_engine(url, **options)
+    event.listen(engine, "before_execute", _leave_pipeline)
+    return engine
 
 
 def for_writing(engine: SqlEngine) -> SqlEngine:
-    """The same database and pool, for transactions that will write. On SQLite they take the write lock at
-    once (BEGIN IMMEDIATE, waiting their turn), so what they read before their first write — the audit
-    chain's last hash — cannot be overtaken by another writer; PostgreSQL begins as usual."""
+    """The same database and pool, for transactions that will write (``begin_writing``). On SQLite they take
+    the write lock at once (BEGIN IMMEDIATE, waiting their turn), so what they read before their first write
+    cannot be overtaken by another writer. On PostgreSQL the driver connection is in autocommit mode:
+    ``begin_writing`` sends BEGIN and COMMIT itself."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(govflow_write=True, isolation_level="AUTOCOMMIT")
     return engine.execution_options(govflow_write=True)
+
+
+def begin_writing(conn):
+    """Begin a write transaction on ``conn`` (from ``for_writing``); gives it, to ``commit`` or ``rollback``.
+
+    On SQLite this is SQLAlchemy's own transaction. On PostgreSQL each round trip to the server costs about
+    as much as running a small statement, and psycopg sends BEGIN on a round trip of its own, so the whole
+    transaction runs in one psycopg pipeline instead (``PipelinedTransaction``): BEGIN goes out with the
+    first read, and COMMIT with the writes."""
+    if conn.dialect.name == "postgresql":
+        return PipelinedTransaction(conn)
+    return conn.begin()
+
+
+class PipelinedTransaction:
+    """A PostgreSQL transaction sent through psycopg's pipeline mode: statements go out without waiting for
+    each other's results, a read waits once for everything sent before it, and COMMIT waits for the rest.
+
+    Only ``Prepared`` statements run in the pipeline; the first statement SQLAlchemy runs itself (a Session
+    flush, a service's query) ends the pipeline first (``_leave_pipeline``), and the transaction goes on
+    statement by statement. Errors of statements sent earlier are raised where the pipeline next waits, as
+    SQLAlchemy's exceptions."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        start_pipeline(conn)
+        run_on_driver(conn, "BEGIN")
+
+    def commit(self) -> None:
+        run_on_driver(self.conn, "COMMIT")
+        end_pipeline(self.conn)
+
+    def rollback(self) -> None:
+        try:
+            end_pipeline(self.conn)
+        except DBAPIError:
+            pass  # what failed in the pipeline is being rolled back
+        finally:
+            driver = self.conn.connection.driver_connection
+            if driver.info.transaction_status.name != "IDLE":
+                driver.rollback()
+
+
+def start_pipeline(conn) -> None:
+    """Put ``conn``'s psycopg connection in pipeline mode until ``end_pipeline``."""
+    entering = conn.connection.driver_connection.pipeline()
+    conn.info[PIPELINE] = entering.__enter__()
+    conn.info[_LEAVING] = entering  # psycopg leaves pipeline mode when this context manager is left or dropped
+
+
+def end_pipeline(conn) -> None:
+    """Wait for everything sent in ``conn``'s pipeline and leave pipeline mode; errors of statements sent
+    earlier are raised as SQLAlchemy's."""
+    if conn.info.pop(PIPELINE, None) is None:
+        return
+    try:
+        conn.info.pop(_LEAVING).__exit__(None, None, None)
+    except conn.dialect.loaded_dbapi.Error as err:
+        raise as_sqlalchemy_error(conn, None, None, err) from err
+
+
+def _leave_pipeline(conn, *_args):
+    end_pipeline(conn)
 
 
 @contextmanager
 def pipelined(conn):
     """On PostgreSQL, the statements run inside go out without waiting for each other's results (psycopg's
     pipeline mode): a read waits once for everything sent before it, and the rest goes in one round trip
-    when the block ends. Only ``Prepared`` statements may run inside: SQLAlchemy's own reads do not work in
-    pipeline mode. On SQLite, which has no round trips, nothing changes."""
-    if conn.dialect.name != "postgresql":
+    when the block ends. Inside a ``PipelinedTransaction`` that is already so, and the rest goes with COMMIT.
+    Only ``Prepared`` statements may run inside: SQLAlchemy's own reads do not work in pipeline mode. On
+    SQLite, which has no round trips, nothing changes."""
+    if conn.dialect.name != "postgresql" or PIPELINE in conn.info:
         yield
         return
-    driver = conn.connection.driver_connection
+    start_pipeline(conn)
     try:
-        with driver.pipeline() as pipeline:
-            conn.info[PIPELINE] = pipeline
-            try:
-                yield
-            finally:
-                del conn.info[PIPELINE]
-    except conn.dialect.loaded_dbapi.Error as err:
-        raise as_sqlalchemy_error(conn, None, None, err) from err
+        yield
+    except BaseException:
+        try:
+            end_pipeline(conn)
+        except DBAPIError:
+            pass  # the error raised in the block is the one to report
+        raise
+    end_pipeline(conn)
 
 
 PIPELINE = "govflow_pipeline"  # conn.info key of the pipeline a connection is in (Prepared.rowcount syncs it)
+_LEAVING = "govflow_pipeline_exit"
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from sqlalchemy import bindparam, func, insert, select, update
 
 from .clock import local_iso
-from .models import Notification, User
+from .models import Notification, TaskIndex, User
 from .prepared import Prepared
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,15 @@ SUBJECTS = {NEW_TASK: "新待办", URGED: "催办", RETURNED: "退回", OVERDUE:
             DELEGATED: "委派", TRANSFERRED: "转办", SIGNER: "加签", WITHDRAWN: "撤回"}
 
 _INSERT = Prepared(insert(Notification), ["username", "kind", "message", "instance_id", "task_id", "created_at"])
+# For a task row added in the same command, named by its SpiffWorkflow task id: its id need not have come back.
+_OPEN_TASK_ID = (select(TaskIndex.id).where(TaskIndex.instance_id == bindparam("instance_id"),
+                                            TaskIndex.spiff_task_id == bindparam("spiff_task_id"),
+                                            TaskIndex.state == "open").scalar_subquery())
+_INSERT_FOR_NEW_TASK = Prepared(insert(Notification).from_select(
+    ["username", "kind", "message", "instance_id", "task_id", "created_at"],
+    select(*[bindparam(name, type_=Notification.__table__.c[name].type)
+             for name in ("username", "kind", "message", "instance_id")],
+           _OPEN_TASK_ID, bindparam("created_at", type_=Notification.__table__.c.created_at.type))))
 _DISPLAY_NAME = select(User.display_name).where(User.username == bindparam("username"))
 _EMAIL = Prepared(select(User.email).where(User.username == bindparam("username"), User.email.is_not(None),
                                            User.active.is_(True)))
@@ -58,14 +67,18 @@ class SmtpSettings:
 
 
 def send(uow, usernames, kind: str, message: str, *, instance_id: int | None = None,
-         task_id: int | None = None) -> list[str]:
-    """Notify each of ``usernames`` (once each, in order) inside the unit of work ``uow``."""
+         task_id: int | None = None, spiff_task_id: str | None = None) -> list[str]:
+    """Notify each of ``usernames`` (once each, in order) inside the unit of work ``uow``, about the task
+    ``task_id``, or the open task of the instance whose SpiffWorkflow task id is ``spiff_task_id``."""
     people = list(dict.fromkeys(name for name in usernames if name))
     if not people:
         return []
-    _INSERT.executemany(uow.conn, [{"username": name, "kind": kind, "message": message[:512],
-                                    "instance_id": instance_id, "task_id": task_id, "created_at": uow.now}
-                                   for name in people])
+    notices = [{"username": name, "kind": kind, "message": message[:512], "instance_id": instance_id,
+                "created_at": uow.now} for name in people]
+    if spiff_task_id is None:
+        _INSERT.executemany(uow.conn, [{**notice, "task_id": task_id} for notice in notices])
+    else:
+        _INSERT_FOR_NEW_TASK.executemany(uow.conn, [{**notice, "spiff_task_id": spiff_task_id} for notice in notices])
     settings = SmtpSettings.from_env()
     if settings is not None:
         addresses = [email for email in (_EMAIL.scalar(uow.conn, {"username": name}) for name in people) if email]

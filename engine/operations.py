@@ -81,8 +81,7 @@ class InstanceOperations:
             event = outcomes.event("retry", actor, reason=outcomes.required_reason(reason),
                                    steps=[t.task_spec.name for t in failed], error=row.error)
             failure = self._advance(uow, live, definition, step, event, sent_by=actor)
-            result = outcomes.result(live)
-        return outcomes.raise_if_failed(result, failure)
+        return outcomes.raise_if_failed(outcomes.result(live), failure)
 
     def migration_check(self, instance_ids: list[int], to_version: int, actor: str) -> dict:
         with self.unit_of_work() as uow:

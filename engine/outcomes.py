@@ -17,6 +17,7 @@ def required_reason(reason: str | None) -> str:
 
 
 def result(live) -> dict:
+    live.resolve_ids()
     return {"instance": live.row.id, "state": live.row.state, "error": live.row.error,
             "tasks": sorted(live.open_tasks.values(), key=lambda task: task["id"])}
 

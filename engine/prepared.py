@@ -92,7 +92,21 @@ class Prepared:
 
     def scalar(self, conn: Connection, params: dict | None = None):
         """The first column of the first row as the driver gives it (an id, a count, text), or None."""
-        row = self._fetch(conn, self.execute(conn, params or {}).fetchone)
+        return self.scalar_of(conn, self.execute(conn, params or {}))
+
+    def scalar_later(self, conn: Connection, params: dict):
+        """Run the statement now and give a function that gives its ``scalar``. In a PostgreSQL pipeline the
+        value is fetched when the function is first called: once the next wait has brought it, that costs no
+        round trip. Elsewhere it is fetched at once, as SQLite must finish a statement before COMMIT."""
+        cursor = self.execute(conn, params)
+        if PIPELINE in conn.info:
+            return lambda: self.scalar_of(conn, cursor)
+        value = self.scalar_of(conn, cursor)
+        return lambda: value
+
+    def scalar_of(self, conn: Connection, cursor):
+        """``scalar`` of a ``cursor`` that this statement's ``execute`` gave."""
+        row = self._fetch(conn, cursor.fetchone)
         return row[0] if row is not None else None
 
     def first(self, conn: Connection, params: dict):

@@ -81,13 +81,17 @@ def work_out(conn: Connection, live: LiveInstance, open_tasks: list, definition:
             for task in ready]
 
 
-def add(conn: Connection, live: LiveInstance, worked_out: list[tuple[dict, Assignment]]) -> list[tuple[dict, Assignment]]:
-    """Add the rows ``work_out`` gave; each comes back as callers see a task, with the assignment."""
+def add(conn: Connection, live: LiveInstance,
+        worked_out: list[tuple[dict, Assignment]]) -> list[tuple[str, dict, Assignment]]:
+    """Add the rows ``work_out`` gave; each comes back with its SpiffWorkflow task id, as callers see a task,
+    and with the assignment. The tasks' ids are filled in by ``live.resolve_ids``: on PostgreSQL they come
+    with the wait for COMMIT, so adding a row costs no round trip of its own."""
     opened = []
     for row, assignment in worked_out:
-        task = task_dict({**row, "id": _INSERT.scalar(conn, row), "completed_at": None, "completed_by": None})
+        task = task_dict({**row, "id": None, "completed_at": None, "completed_by": None})
+        live.pending_ids.append((task, _INSERT.scalar_later(conn, row)))
         live.open_tasks[row["spiff_task_id"]] = task
-        opened.append((task, assignment))
+        opened.append((row["spiff_task_id"], task, assignment))
     return opened
 
 

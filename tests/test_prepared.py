@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.db import pipelined
+from engine.errors import Conflict
 from engine.models import Notification, Role, TaskIndex
 from engine.prepared import Prepared
 from .helpers import CLERK, deploy
@@ -89,3 +90,50 @@ def test_in_a_pipeline_a_row_count_waits_for_the_writes_before_it(bare_engine):
                              .order_by(Notification.username).limit(1)).first(uow.conn, {})
     assert changed == 3
     assert (first.username, first.created_at) == ("a", AT)
+
+
+def usernames(db) -> list[str]:
+    with db.connect() as conn:
+        return conn.execute(select(Notification.username).order_by(Notification.username)).scalars().all()
+
+
+def test_a_write_transaction_goes_on_when_sqlalchemy_runs_a_statement_itself(bare_engine):
+    """On PostgreSQL a command's transaction runs in a pipeline that SQLAlchemy's own statements cannot use:
+    the first of them ends the pipeline, and the transaction goes on around it, seeing its own writes."""
+    add = Prepared(insert(Notification), NOTICE)
+    with bare_engine.unit_of_work() as uow:
+        add.execute(uow.conn, notice("a"))
+        assert uow.conn.execute(select(Notification.username)).scalars().all() == ["a"]
+        uow.conn.execute(insert(Notification), notice("b"))
+        add.execute(uow.conn, notice("c"))
+    assert usernames(bare_engine.db) == ["a", "b", "c"]
+
+
+def test_a_write_that_fails_in_the_pipeline_rolls_back_the_whole_command_as_a_conflict(bare_engine):
+    """On PostgreSQL a failed write is only reported when the transaction next waits (at COMMIT); on SQLite at
+    once. Either way the command is a Conflict, nothing it wrote is kept, and its connection works after."""
+    role = Prepared(insert(Role), ["key", "name_zh", "name_en", "department_scoped"])
+    values = {"key": "archivist", "name_zh": "档案员", "name_en": "Archivist", "department_scoped": False}
+    with bare_engine.unit_of_work() as uow:
+        role.execute(uow.conn, values)
+    with pytest.raises(Conflict):
+        with bare_engine.unit_of_work() as uow:
+            Prepared(insert(Notification), NOTICE).execute(uow.conn, notice("lost"))
+            role.execute(uow.conn, values)
+    assert usernames(bare_engine.db) == []
+    with bare_engine.unit_of_work() as uow:
+        Prepared(insert(Notification), NOTICE).execute(uow.conn, notice("next"))
+    assert usernames(bare_engine.db) == ["next"]
+
+
+def test_connections_that_served_commands_begin_transactions_as_usual_for_others(bare_engine):
+    """The commands' connections run with the driver in autocommit mode on PostgreSQL (the engine sends BEGIN
+    and COMMIT itself); back in the pool they must be ordinary again, or a reader's rollback would lose
+    nothing and a writer outside the engine would commit statement by statement."""
+    for username in ("one", "two"):
+        with bare_engine.unit_of_work() as uow:
+            Prepared(insert(Notification), NOTICE).execute(uow.conn, notice(username))
+    with bare_engine.db.connect() as conn:
+        conn.execute(insert(Notification), notice("rolled back"))
+        conn.rollback()
+    assert usernames(bare_engine.db) == ["one", "two"]
