@@ -95,6 +95,10 @@ class PipelinedTransaction:
                 driver.rollback()
 
 
+def in_pipeline(conn) -> bool:
+    return PIPELINE in conn.info
+
+
 def start_pipeline(conn) -> None:
     """Put ``conn``'s psycopg connection in pipeline mode until ``end_pipeline``."""
     entering = conn.connection.driver_connection.pipeline()
@@ -104,7 +108,8 @@ def start_pipeline(conn) -> None:
 
 def end_pipeline(conn) -> None:
     """Wait for everything sent in ``conn``'s pipeline and leave pipeline mode; errors of statements sent
-    earlier are raised as SQLAlchemy's."""
+    earlier are raised as SQLAlchemy's. Reads sent ahead are dropped: what follows may change what they read."""
+    conn.info.pop(READ_AHEAD, None)
     if conn.info.pop(PIPELINE, None) is None:
         return
     try:
@@ -141,6 +146,7 @@ def pipelined(conn):
 
 PIPELINE = "govflow_pipeline"  # conn.info key of the pipeline a connection is in (Prepared.rowcount syncs it)
 _LEAVING = "govflow_pipeline_exit"
+READ_AHEAD = "govflow_read_ahead"  # conn.info key of the reads sent ahead in the transaction (Prepared.read_ahead)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

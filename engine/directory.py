@@ -249,17 +249,11 @@ def assign(conn, lane: dict | None, department: str | None, initiator: str | Non
     scope; else it waits for a holder to claim it. An absent person's task goes to their acting person.
     One query."""
     role = lane["role"] if lane else None
-    if explicit_assignee or role == INITIATOR:
-        kind, params = "person", {"username": explicit_assignee or initiator}
-        chosen_by = EXPLICIT if explicit_assignee else BY_INITIATOR
-    elif role == VICE_MAYOR and department:
-        kind, params, chosen_by = "vice_mayor", {"department": department}, PORTFOLIO
-    elif role is not None:
-        kind = "role_in_department" if lane["scoped"] else "role"
-        params, chosen_by = {"role": role, "department": department}, ROLE
-    else:
+    query = _candidates_query(lane, department, initiator, explicit_assignee)
+    if query is None:
         return Assignment(None, department, None, assigned_by=None)
-    rows = _CANDIDATES[kind].all(conn, {**params, "now": now})
+    statement, params, chosen_by = query
+    rows = statement.all(conn, {**params, "now": now})
     if any(row.source == ROSTER for row in rows):
         rows, chosen_by = [row for row in rows if row.source == ROSTER], ROSTER
     candidates: dict[str, list] = {}
@@ -274,6 +268,31 @@ def assign(conn, lane: dict | None, department: str | None, initiator: str | Non
     acting, rule = stand_in
     return Assignment(role, department, acting, handed_over_from=person, rule=rule,
                       assigned_by=ROSTER if chosen_by == ROSTER else ABSENCE)
+
+
+def read_ahead_assignment(conn, lane: dict | None, department: str | None, initiator: str | None,
+                          now: datetime) -> None:
+    """Send ahead the query ``assign`` makes for a task in ``lane`` with these arguments (Prepared.read_ahead)."""
+    query = _candidates_query(lane, department, initiator, None)
+    if query is not None:
+        statement, params, _ = query
+        statement.read_ahead(conn, {**params, "now": now})
+
+
+def _candidates_query(lane: dict | None, department: str | None, initiator: str | None,
+                      explicit_assignee: str | None) -> tuple[Prepared, dict, str] | None:
+    """The query for the candidates of a task in ``lane``, its parameters but the instant, and how the one
+    candidate it finds was chosen; None for a task in no role."""
+    role = lane["role"] if lane else None
+    if explicit_assignee or role == INITIATOR:
+        return (_CANDIDATES["person"], {"username": explicit_assignee or initiator},
+                EXPLICIT if explicit_assignee else BY_INITIATOR)
+    if role == VICE_MAYOR and department:
+        return _CANDIDATES["vice_mayor"], {"department": department}, PORTFOLIO
+    if role is not None:
+        return (_CANDIDATES["role_in_department" if lane["scoped"] else "role"],
+                {"role": role, "department": department}, ROLE)
+    return None
 
 
 def on_duty(conn, role: str, now: datetime):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from .db import PIPELINE, as_sqlalchemy_error, run_on_driver
+from .db import PIPELINE, READ_AHEAD, as_sqlalchemy_error, run_on_driver
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,15 @@ class _Compiled:
 
 class Prepared:
     """A Core statement compiled once per dialect and run on the driver's cursor. ``column_keys`` names the
-    columns an INSERT given as a plain table sets (as SQLAlchemy needs them to compile it)."""
+    columns an INSERT given as a plain table sets (as SQLAlchemy needs them to compile it); ``writes`` says
+    that a statement SQLAlchemy does not see as a write (a SELECT over an UPDATE ... RETURNING) is one."""
 
-    def __init__(self, statement, column_keys: list[str] | None = None):
+    def __init__(self, statement, column_keys: list[str] | None = None, writes: bool | None = None):
         self.statement = statement
         self.column_keys = column_keys
+        # Whether running it changes rows: an INSERT, UPDATE or DELETE, or what ``writes`` says (a SELECT that
+        # wraps one in a WITH)
+        self.writes = bool(getattr(statement, "is_dml", False)) if writes is None else writes
         # By the dialect object itself, not its id(): an id can be reused by another engine's dialect (SQLite's
         # after PostgreSQL's) once the first is gone, and the two compile to different SQL.
         self._by_dialect: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -83,12 +87,19 @@ class Prepared:
     def execute(self, conn: Connection, params: dict):
         """Run the statement with ``params`` (by bind name); gives the driver's cursor."""
         compiled = self._compiled(conn.dialect)
+        self._before(conn)
         return run_on_driver(conn, compiled.sql, self._values(compiled, params))
 
     def executemany(self, conn: Connection, rows: list[dict]) -> None:
         if rows:
             compiled = self._compiled(conn.dialect)
+            self._before(conn)
             run_on_driver(conn, compiled.sql, [self._values(compiled, row) for row in rows], many=True)
+
+    def _before(self, conn: Connection) -> None:
+        """A write drops the reads sent ahead (``read_ahead``): they may not see it."""
+        if READ_AHEAD in conn.info and self.writes:
+            del conn.info[READ_AHEAD]
 
     def scalar(self, conn: Connection, params: dict | None = None):
         """The first column of the first row as the driver gives it (an id, a count, text), or None."""
@@ -115,10 +126,26 @@ class Prepared:
         return None if row is None else _converted(self._compiled(conn.dialect), row)
 
     def all(self, conn: Connection, params: dict) -> list:
-        """Every row of a SELECT, converted as ``first`` converts one."""
-        rows = self._fetch(conn, self.execute(conn, params).fetchall)
+        """Every row of a SELECT, converted as ``first`` converts one (those of the read sent ahead with the same
+        parameters in this transaction, if there is one: ``read_ahead``)."""
+        ahead = conn.info.get(READ_AHEAD)
+        cursor = ahead.pop((self, _key(params)), None) if ahead else None
+        rows = self._fetch(conn, (cursor or self.execute(conn, params)).fetchall)
         compiled = self._compiled(conn.dialect)
         return [_converted(compiled, row) for row in rows]
+
+    def read_ahead(self, conn: Connection, params: dict) -> None:
+        """In a PostgreSQL pipeline, send this SELECT now without waiting for its rows: they come with the
+        transaction's next wait, and a later ``all`` with the same parameters in the same transaction takes them
+        instead of asking again, unless the transaction has written anything since or left the pipeline (a
+        statement SQLAlchemy ran itself): then ``all`` asks again, so it never misses the transaction's own
+        changes. Elsewhere (SQLite has no round trips to save) nothing is done."""
+        if PIPELINE not in conn.info:
+            return
+        ahead = conn.info.setdefault(READ_AHEAD, {})
+        key = (self, _key(params))
+        if key not in ahead:
+            ahead[key] = self.execute(conn, params)
 
     def rowcount(self, conn: Connection, params: dict) -> int:
         """How many rows the statement changed (in a pipeline, once everything sent so far has run)."""
@@ -135,6 +162,10 @@ class Prepared:
             return fetch()
         except conn.dialect.loaded_dbapi.Error as err:
             raise as_sqlalchemy_error(conn, str(self.statement), None, err) from err
+
+
+def _key(params: dict) -> tuple:
+    return tuple(sorted(params.items()))
 
 
 def _converted(compiled: _Compiled, row):

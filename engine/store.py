@@ -85,6 +85,10 @@ class DefinitionCache:
                 self._by_id[definition_id] = definition
         return definition
 
+    def known(self, definition_id: int) -> Definition | None:
+        """The definition if this process has it already, without asking the database."""
+        return self._by_id.get(definition_id)
+
     def latest(self, conn: Connection, process_key: str) -> Definition:
         definition_id = _LATEST_DEFINITION.scalar(conn, {"key": process_key})
         if definition_id is None:
@@ -93,16 +97,20 @@ class DefinitionCache:
 
 
 class InstanceCache:
-    """Live instances by id, each trusted only at the lock version it was saved at."""
+    """Live instances by id, each trusted only at the lock version it was saved at; and which of them has an
+    open task, by task index id."""
 
     def __init__(self, size: int = 256):
         self._size = size
         self._entries: OrderedDict[int, LiveInstance] = OrderedDict()
+        self._instance_of_task: dict[int, int] = {}
         self._lock = threading.Lock()
 
     def take(self, instance_id: int, version: int) -> LiveInstance | None:
         with self._lock:
             live = self._entries.pop(instance_id, None)
+            if live is not None:
+                self._forget_tasks(live)
         if live is None or live.row.lock_version != version:
             return None
         return live
@@ -111,16 +119,34 @@ class InstanceCache:
         with self._lock:
             return self._entries.get(instance_id)
 
+    def holding(self, task_id: int) -> LiveInstance | None:
+        """The instance whose open task ``task_id`` is, as last saved by this process (it may be stale: only
+        for guesses, such as Engine._read_ahead's)."""
+        with self._lock:
+            instance_id = self._instance_of_task.get(task_id)
+            return self._entries.get(instance_id) if instance_id is not None else None
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._instance_of_task.clear()
 
     def put(self, live: LiveInstance) -> None:
         with self._lock:
+            previous = self._entries.get(live.row.id)
+            if previous is not None:
+                self._forget_tasks(previous)
             self._entries[live.row.id] = live
             self._entries.move_to_end(live.row.id)
+            for task in live.open_tasks.values():
+                self._instance_of_task[task["id"]] = live.row.id
             while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+                self._forget_tasks(self._entries.popitem(last=False)[1])
+
+    def _forget_tasks(self, live: LiveInstance) -> None:
+        for task in live.open_tasks.values():
+            if self._instance_of_task.get(task["id"]) == live.row.id:
+                del self._instance_of_task[task["id"]]
 
 
 # Statements are built once: composing SQLAlchemy expressions costs more than running them on SQLite.
@@ -150,7 +176,7 @@ _SAVE_INSTANCE = Prepared(_UPDATE_INSTANCE)
 # so that in a pipeline the check goes out with COMMIT instead of costing a round trip of its own.
 _SAVE_INSTANCE_CHECKED = Prepared(
     select(func.govflow_expect_saved(func.count()))
-    .select_from(_UPDATE_INSTANCE.returning(Instance.id).cte("saved")))
+    .select_from(_UPDATE_INSTANCE.returning(Instance.id).cte("saved")), writes=True)
 _INSERT_TASK_ROWS = Prepared(insert(InstanceTask), ["instance_id", "task_id", "workflow_id", "body"])
 _UPDATE_TASK_ROWS = Prepared(update(InstanceTask)
                              .where(InstanceTask.instance_id == bindparam("b_instance"),

@@ -43,7 +43,7 @@ def find_task(workflow, task_id: str):
     uid = UUID(task_id)
     if uid in workflow.tasks:
         return workflow.tasks[uid]
-    for subprocess in workflow.subprocesses.values():
+    for subprocess in list(workflow.subprocesses.values()):
         if uid in subprocess.tasks:
             return subprocess.tasks[uid]
     return None
@@ -95,6 +95,44 @@ def add(conn: Connection, live: LiveInstance,
     return opened
 
 
+def read_ahead(conn: Connection, live: LiveInstance, task_id: int, definition: Definition, now: datetime) -> None:
+    """Send ahead (Prepared.read_ahead) the assignee queries of the user tasks that completing task ``task_id``
+    of ``live`` will likely open: those the diagram leads to next, with the department the instance has now.
+    A task whose assignee or department the diagram works out by an expression is left out. A guess that
+    turns out wrong costs the database a query and nothing else: ``assign`` only takes rows read ahead with
+    exactly its own parameters."""
+    # Snapshots (list() runs under the GIL): another thread may be stepping the same instance meanwhile.
+    spiff_id = next((spiff_id for spiff_id, row in list(live.open_tasks.items()) if row["id"] == task_id), None)
+    task = find_task(live.tracked.workflow, spiff_id) if spiff_id is not None else None
+    if task is None:
+        return
+    for spec in _user_tasks_after(task.task_spec):
+        props = spec_properties(spec)
+        if not props.get("assignee") and not props.get("departmentFrom"):
+            directory.read_ahead_assignment(conn, _lane(definition, spec), task.data.get("department"),
+                                            live.row.started_by, now)
+
+
+def _user_tasks_after(spec, limit: int = 12) -> list:
+    """The user task specs reached from ``spec`` through its outgoing flows without passing another user task
+    (gateways, events and automatic tasks are looked through), looking at ``limit`` specs at most."""
+    found, seen, pending = [], set(), list(spec.outputs)  # a loop may lead back to ``spec`` itself
+    while pending and len(seen) <= limit:
+        following = pending.pop(0)
+        if following.name in seen:
+            continue
+        seen.add(following.name)
+        if following.manual:
+            found.append(following)
+        else:
+            pending.extend(following.outputs)
+    return found
+
+
+def _lane(definition: Definition, spec) -> dict | None:
+    return definition.properties.get("lanes", {}).get(spec.lane or "")
+
+
 def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task, now: datetime, calendar,
              sent_by: str | None, reopened: dict | None):
     props = task_properties(task)
@@ -105,8 +143,8 @@ def _row_for(conn: Connection, live: LiveInstance, definition: Definition, task,
     # another, e.g. each department of a countersign (会签) in its own multi-instance task.
     department = engine.evaluate(task, props["departmentFrom"]) if props.get("departmentFrom") else \
         task.data.get("department")
-    lane = definition.properties.get("lanes", {}).get(task.task_spec.lane or "")
-    assignment = directory.assign(conn, lane, department, live.row.started_by, now, explicit_assignee=explicit)
+    assignment = directory.assign(conn, _lane(definition, task.task_spec), department, live.row.started_by, now,
+                                  explicit_assignee=explicit)
     if reopened is not None:
         assignment = replace(assignment, assignee=reopened["assignee"], assigned_by=reopened["assigned_by"],
                              handed_over_from=None)

@@ -443,3 +443,18 @@ def test_the_tasks_of_a_failed_instance_leave_the_assignees_list(engine):
     with pytest.raises(InstanceFailed):
         engine.complete(open_task(engine, instance_id, "enter")["id"], CLERK, {"people": 0})
     assert engine.tasks(user=CLERK) == []
+
+
+def test_the_cache_knows_which_instance_holds_an_open_task_and_forgets_it_when_it_closes(engine):
+    key = deploy(engine, "loop")
+    first, second = engine.start(key, CLERK, {}), engine.start(key, CLERK, {})
+    [task] = first["tasks"]
+    assert engine._instances.holding(task["id"]).row.id == first["instance"]
+    [again] = engine.complete(task["id"], CLERK, {"again": True})["tasks"]
+    assert engine._instances.holding(task["id"]) is None
+    assert engine._instances.holding(again["id"]).row.id == first["instance"]
+    small = InstanceCache(size=1)
+    small.put(engine._instances.peek(first["instance"]))
+    small.put(engine._instances.peek(second["instance"]))  # the first is evicted, and its task forgotten
+    assert small.holding(again["id"]) is None
+    assert small.holding(second["tasks"][0]["id"]).row.id == second["instance"]

@@ -137,3 +137,62 @@ def test_connections_that_served_commands_begin_transactions_as_usual_for_others
         conn.execute(insert(Notification), notice("rolled back"))
         conn.rollback()
     assert usernames(bare_engine.db) == ["one", "two"]
+
+
+def test_rows_read_ahead_are_taken_only_for_the_same_parameters_and_until_the_transaction_writes(bare_engine):
+    """On PostgreSQL a read sent ahead (Prepared.read_ahead) answers a later ``all`` with the same parameters
+    without asking again; a write, or a statement SQLAlchemy runs itself, makes the next ``all`` ask again, so
+    it sees the transaction's own changes. SQLite reads nothing ahead and always asks."""
+    add = Prepared(insert(Notification), NOTICE)
+    by_kind = Prepared(select(Notification.username).where(Notification.kind == bindparam("kind"))
+                       .order_by(Notification.username))
+    with bare_engine.unit_of_work() as uow:
+        add.execute(uow.conn, notice("a"))
+    asked = []
+
+    def listen(conn, cursor, statement, *_):
+        asked.append(statement)
+
+    event.listen(bare_engine.db, "before_cursor_execute", listen)
+
+    def names(conn, kind: str = "new_task") -> list[str]:
+        asked.clear()
+        return [row.username for row in by_kind.all(conn, {"kind": kind})]
+
+    try:
+        with bare_engine.unit_of_work() as uow:
+            conn = uow.conn
+            by_kind.read_ahead(conn, {"kind": "new_task"})
+            assert names(conn, "urged") == [] and len(asked) == 1
+            assert names(conn) == ["a"]
+            assert len(asked) == (0 if conn.dialect.name == "postgresql" else 1)
+            by_kind.read_ahead(conn, {"kind": "new_task"})
+            add.execute(conn, notice("b"))
+            assert names(conn) == ["a", "b"] and len(asked) == 1
+            by_kind.read_ahead(conn, {"kind": "new_task"})
+            conn.execute(insert(Notification), notice("c"))
+            assert names(conn) == ["a", "b", "c"] and len(asked) == 1
+    finally:
+        event.remove(bare_engine.db, "before_cursor_execute", listen)
+
+
+def test_on_postgresql_a_step_sends_its_new_tasks_assignee_query_with_its_read_of_the_task(engine):
+    """Completing a task of an instance the engine has in memory: on PostgreSQL the query for the next task's
+    assignee goes out before the task's own read (one round trip brings both) and is not asked again; SQLite
+    asks it once, after."""
+    key = deploy(engine, "loop")
+    [task] = engine.start(key, CLERK, {})["tasks"]
+    asked = []
+
+    def listen(conn, cursor, statement, *_):
+        asked.append("assignee" if "duty_roster" in statement else "task" if "JOIN instances" in statement
+                     else None)
+
+    event.listen(engine.db, "before_cursor_execute", listen)
+    try:
+        [again] = engine.complete(task["id"], CLERK, {"again": True})["tasks"]
+    finally:
+        event.remove(engine.db, "before_cursor_execute", listen)
+    assert again["assignee"] == CLERK
+    reads = [what for what in asked if what]
+    assert reads == (["assignee", "task"] if engine.db.dialect.name == "postgresql" else ["task", "assignee"])
