@@ -188,6 +188,7 @@ class Engine(InstanceOperations):
     def start(self, process_key: str, actor: str, data: dict) -> dict:
         with self.unit_of_work() as uow:
             conn = uow.conn
+            directory.read_ahead_profile(conn, actor)  # on PostgreSQL: with the definition's read, one round trip
             definition = self._definitions.latest(conn, process_key)
             person = directory.profile(conn, actor)
             _check_may_start(definition, person)
@@ -204,7 +205,9 @@ class Engine(InstanceOperations):
                        "initiator_roles": person.roles, "initiator_portfolio": person.portfolio,
                        "department": fields.get("department") or person.department,
                        "started_at": uow.now.isoformat()}
-            row = store.insert_instance(conn, definition, _title(props, initial), actor, uow.now)
+            row = store.insert_instance(conn, definition, _title(props, initial), actor, uow.now, meanwhile=lambda:
+                                        taskindex.read_ahead_first(conn, definition, initial["department"], actor,
+                                                                   uow.now))
             live = LiveInstance(row, TrackedWorkflow.start(definition.compiled, self._script_engine(uow, row.id)))
             initial = {**initial, "instance_id": row.id}
             event = outcomes.event("start", actor, process=process_key, version=definition.version, data=data,

@@ -212,6 +212,11 @@ def profile(conn, username: str) -> Profile:
                    first.district_name, dict(first.variants or {}))
 
 
+def read_ahead_profile(conn, username: str) -> None:
+    """Send ahead the query ``profile`` makes for ``username`` (Prepared.read_ahead)."""
+    _PROFILE.read_ahead(conn, {"username": username})
+
+
 def procedure_of(process_key: str) -> str | None:
     """The procedure a district variant belongs to (``overseas_travel.fangshan`` -> ``overseas_travel``); None for
     a process without district variants."""

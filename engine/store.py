@@ -203,12 +203,15 @@ def task_with_instance(conn: Connection, task_id: int):
     return row, InstanceRow(*row[len(_TASKS.columns):])
 
 
-def insert_instance(conn: Connection, definition: Definition, title: str, started_by: str,
-                    now: datetime) -> InstanceRow:
-    instance_id = _INSERT_INSTANCE.scalar(conn, {
+def insert_instance(conn: Connection, definition: Definition, title: str, started_by: str, now: datetime,
+                    meanwhile=lambda: None) -> InstanceRow:
+    """Insert a new instance's row; ``meanwhile`` is called after the INSERT is sent and before its id is
+    waited for (on PostgreSQL, what it sends goes in the same round trip)."""
+    instance_id = _INSERT_INSTANCE.scalar_later(conn, {
         "definition_id": definition.id, "process_key": definition.key, "title": title, "state": "running",
         "lock_version": 1, "started_at": now, "started_by": started_by, "data": {}, "workflow": {}})
-    return InstanceRow(instance_id, definition.id, definition.key, title, "running", 1, started_by, None)
+    meanwhile()
+    return InstanceRow(instance_id(), definition.id, definition.key, title, "running", 1, started_by, None)
 
 
 def load(conn: Connection, row: InstanceRow, compiled: CompiledSpec, script_engine, cache: InstanceCache) -> LiveInstance:

@@ -104,13 +104,22 @@ def read_ahead(conn: Connection, live: LiveInstance, task_id: int, definition: D
     # Snapshots (list() runs under the GIL): another thread may be stepping the same instance meanwhile.
     spiff_id = next((spiff_id for spiff_id, row in list(live.open_tasks.items()) if row["id"] == task_id), None)
     task = find_task(live.tracked.workflow, spiff_id) if spiff_id is not None else None
-    if task is None:
-        return
-    for spec in _user_tasks_after(task.task_spec):
-        props = spec_properties(spec)
+    if task is not None:
+        _read_ahead_after(conn, task.task_spec, definition, task.data.get("department"), live.row.started_by, now)
+
+
+def read_ahead_first(conn: Connection, definition: Definition, department: str | None, initiator: str,
+                     now: datetime) -> None:
+    """``read_ahead`` for the first user tasks of a new instance of ``definition``."""
+    _read_ahead_after(conn, definition.compiled.spec.start, definition, department, initiator, now)
+
+
+def _read_ahead_after(conn: Connection, spec, definition: Definition, department: str | None, initiator: str,
+                      now: datetime) -> None:
+    for following in _user_tasks_after(spec):
+        props = spec_properties(following)
         if not props.get("assignee") and not props.get("departmentFrom"):
-            directory.read_ahead_assignment(conn, _lane(definition, spec), task.data.get("department"),
-                                            live.row.started_by, now)
+            directory.read_ahead_assignment(conn, _lane(definition, following), department, initiator, now)
 
 
 def _user_tasks_after(spec, limit: int = 12) -> list:

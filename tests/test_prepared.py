@@ -196,3 +196,28 @@ def test_on_postgresql_a_step_sends_its_new_tasks_assignee_query_with_its_read_o
     assert again["assignee"] == CLERK
     reads = [what for what in asked if what]
     assert reads == (["assignee", "task"] if engine.db.dialect.name == "postgresql" else ["task", "assignee"])
+
+
+def test_on_postgresql_a_start_reads_its_definition_and_starter_in_one_wait_and_its_first_assignee_in_another(
+        engine):
+    """On PostgreSQL starting an instance waits for its reads twice: the starter's profile is sent ahead with
+    the definition's read, and the first task's assignee query with the new instance's INSERT, whose id it
+    waits for. SQLite asks each as it comes, and asks each once."""
+    key = deploy(engine, "loop")
+    engine.start(key, CLERK, {})  # the engine has the definition from now on
+    asked = []
+
+    def listen(conn, cursor, statement, *_):
+        for name, mark in (("profile", "FROM users LEFT OUTER JOIN user_roles"), ("definition", "FROM definition_versions"),
+                           ("insert", "INSERT INTO instances"), ("assignee", "duty_roster")):
+            if mark in statement:
+                asked.append(name)
+
+    event.listen(engine.db, "before_cursor_execute", listen)
+    try:
+        [task] = engine.start(key, CLERK, {})["tasks"]
+    finally:
+        event.remove(engine.db, "before_cursor_execute", listen)
+    assert task["assignee"] == CLERK
+    assert asked == (["profile", "definition", "insert", "assignee"] if engine.db.dialect.name == "postgresql"
+                     else ["definition", "profile", "insert", "assignee"])
