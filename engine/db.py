@@ -59,8 +59,7 @@ def begin_writing(conn):
 
     On SQLite this is SQLAlchemy's own transaction. On PostgreSQL each round trip to the server costs about
     as much as running a small statement, and psycopg sends BEGIN on a round trip of its own, so the whole
-    transaction runs in one psycopg pipeline instead (``PipelinedTransaction``): BEGIN goes out with the
-    first read, and COMMIT with the writes."""
+    transaction runs in one psycopg pipeline instead (``PipelinedTransaction``)."""
     if conn.dialect.name == "postgresql":
         return PipelinedTransaction(conn)
     return conn.begin()
@@ -68,24 +67,31 @@ def begin_writing(conn):
 
 class PipelinedTransaction:
     """A PostgreSQL transaction sent through psycopg's pipeline mode: statements go out without waiting for
-    each other's results, a read waits once for everything sent before it, and COMMIT waits for the rest.
+    each other's results, a read waits once for everything sent before it, and the end waits for the rest.
 
-    Only ``Prepared`` statements run in the pipeline; the first statement SQLAlchemy runs itself (a Session
-    flush, a service's query) ends the pipeline first (``_leave_pipeline``), and the transaction goes on
-    statement by statement. Errors of statements sent earlier are raised where the pipeline next waits, as
-    SQLAlchemy's exceptions."""
+    PostgreSQL runs the statements of a pipeline up to its Sync message as one implicit transaction, which
+    the Sync commits (or rolls back, if a statement failed); a read's wait is a flush, which leaves it open.
+    So no BEGIN or COMMIT is sent: the writes and the commit cost one round trip, and nothing more. Before
+    anything that would Sync early — the first statement SQLAlchemy runs itself (a Session flush, a
+    service's query), or a row count — ``make_explicit`` sends BEGIN, and the transaction goes on, statement
+    by statement, until an explicit COMMIT. Errors of statements sent earlier are raised where the pipeline
+    next waits, as SQLAlchemy's exceptions. Only ``Prepared`` statements run in the pipeline."""
 
     def __init__(self, conn):
         self.conn = conn
         start_pipeline(conn)
-        run_on_driver(conn, "BEGIN")
+        conn.info[_IMPLICIT] = True
 
     def commit(self) -> None:
-        run_on_driver(self.conn, "COMMIT")
+        if not self.conn.info.pop(_IMPLICIT, False):
+            run_on_driver(self.conn, "COMMIT")
         end_pipeline(self.conn)
 
     def rollback(self) -> None:
+        implicit = self.conn.info.pop(_IMPLICIT, False)
         try:
+            if implicit:
+                run_on_driver(self.conn, "ROLLBACK")  # so that the Sync ends the transaction without committing it
             end_pipeline(self.conn)
         except DBAPIError:
             pass  # what failed in the pipeline is being rolled back
@@ -93,6 +99,13 @@ class PipelinedTransaction:
             driver = self.conn.connection.driver_connection
             if driver.info.transaction_status.name != "IDLE":
                 driver.rollback()
+
+
+def make_explicit(conn) -> None:
+    """Turn the implicit transaction of ``conn``'s pipeline (PipelinedTransaction) into an explicit one, before
+    anything that Syncs the pipeline: the Sync then leaves it open."""
+    if conn.info.pop(_IMPLICIT, False):
+        run_on_driver(conn, "BEGIN")
 
 
 def in_pipeline(conn) -> bool:
@@ -119,6 +132,7 @@ def end_pipeline(conn) -> None:
 
 
 def _leave_pipeline(conn, *_args):
+    make_explicit(conn)
     end_pipeline(conn)
 
 
@@ -146,6 +160,7 @@ def pipelined(conn):
 
 PIPELINE = "govflow_pipeline"  # conn.info key of the pipeline a connection is in (Prepared.rowcount syncs it)
 _LEAVING = "govflow_pipeline_exit"
+_IMPLICIT = "govflow_implicit_transaction"  # set while a PipelinedTransaction has sent no BEGIN
 READ_AHEAD = "govflow_read_ahead"  # conn.info key of the reads sent ahead in the transaction (Prepared.read_ahead)
 
 

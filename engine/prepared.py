@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from .db import PIPELINE, READ_AHEAD, as_sqlalchemy_error, run_on_driver
+from .db import PIPELINE, READ_AHEAD, as_sqlalchemy_error, make_explicit, run_on_driver
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,7 @@ class Prepared:
         cursor = self.execute(conn, params)
         pipeline = conn.info.get(PIPELINE)
         if pipeline is not None:
+            make_explicit(conn)
             self._fetch(conn, pipeline.sync)
         return cursor.rowcount
 

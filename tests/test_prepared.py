@@ -221,3 +221,22 @@ def test_on_postgresql_a_start_reads_its_definition_and_starter_in_one_wait_and_
     assert task["assignee"] == CLERK
     assert asked == (["profile", "definition", "insert", "assignee"] if engine.db.dialect.name == "postgresql"
                      else ["definition", "profile", "insert", "assignee"])
+
+
+def test_a_command_that_fails_before_it_commits_keeps_nothing_it_wrote(bare_engine):
+    """On PostgreSQL the writes of a command are one implicit transaction of its pipeline, which its end would
+    commit: a command that raises must end it without committing, whether or not it has waited since."""
+    add = Prepared(insert(Notification), NOTICE)
+    by_name = Prepared(select(Notification.username).order_by(Notification.username))
+    for wait_first in (False, True):
+        with pytest.raises(RuntimeError):
+            with bare_engine.unit_of_work() as uow:
+                add.execute(uow.conn, notice("lost"))
+                if wait_first:
+                    assert [row.username for row in by_name.all(uow.conn, {})] == ["lost"]
+                raise RuntimeError("the command fails")
+        assert usernames(bare_engine.db) == []
+    with bare_engine.unit_of_work() as uow:
+        uow.rollback_only = True
+        add.execute(uow.conn, notice("checked only"))
+    assert usernames(bare_engine.db) == []
