@@ -88,14 +88,20 @@ class PipelinedTransaction:
         end_pipeline(self.conn)
 
     def rollback(self) -> None:
-        implicit = self.conn.info.pop(_IMPLICIT, False)
         try:
-            if implicit:
-                run_on_driver(self.conn, "ROLLBACK")  # so that the Sync ends the transaction without committing it
+            if PIPELINE in self.conn.info:
+                # So that the Sync ends the transaction without committing it. (A ROLLBACK alone would do, but
+                # PostgreSQL logs a warning for a ROLLBACK in an implicit transaction.)
+                make_explicit(self.conn)
+                run_on_driver(self.conn, "ROLLBACK")
+        except DBAPIError:
+            pass  # a statement failed and the pipeline refuses more: its Sync rolls back
+        try:
             end_pipeline(self.conn)
         except DBAPIError:
             pass  # what failed in the pipeline is being rolled back
         finally:
+            self.conn.info.pop(_IMPLICIT, None)
             driver = self.conn.connection.driver_connection
             if driver.info.transaction_status.name != "IDLE":
                 driver.rollback()

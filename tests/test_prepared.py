@@ -121,6 +121,12 @@ def test_a_write_that_fails_in_the_pipeline_rolls_back_the_whole_command_as_a_co
             Prepared(insert(Notification), NOTICE).execute(uow.conn, notice("lost"))
             role.execute(uow.conn, values)
     assert usernames(bare_engine.db) == []
+    with pytest.raises(Conflict):  # reported where a read waits, and then nothing more may be sent
+        with bare_engine.unit_of_work() as uow:
+            Prepared(insert(Notification), NOTICE).execute(uow.conn, notice("lost"))
+            role.execute(uow.conn, values)
+            Prepared(select(Role.key)).all(uow.conn, {})
+    assert usernames(bare_engine.db) == []
     with bare_engine.unit_of_work() as uow:
         Prepared(insert(Notification), NOTICE).execute(uow.conn, notice("next"))
     assert usernames(bare_engine.db) == ["next"]
