@@ -48,7 +48,7 @@ def for_writing(engine: SqlEngine) -> SqlEngine:
     """The same database and pool, for transactions that will write (``begin_writing``). On SQLite they take
     the write lock at once (BEGIN IMMEDIATE, waiting their turn), so what they read before their first write
     cannot be overtaken by another writer. On PostgreSQL the driver connection is in autocommit mode:
-    ``begin_writing`` sends BEGIN and COMMIT itself."""
+    ``begin_writing`` decides how each transaction begins and ends (PipelinedTransaction)."""
     if engine.dialect.name == "postgresql":
         return engine.execution_options(govflow_write=True, isolation_level="AUTOCOMMIT")
     return engine.execution_options(govflow_write=True)
@@ -146,7 +146,7 @@ def _leave_pipeline(conn, *_args):
 def pipelined(conn):
     """On PostgreSQL, the statements run inside go out without waiting for each other's results (psycopg's
     pipeline mode): a read waits once for everything sent before it, and the rest goes in one round trip
-    when the block ends. Inside a ``PipelinedTransaction`` that is already so, and the rest goes with COMMIT.
+    when the block ends. Inside a ``PipelinedTransaction`` that is already so, and the rest goes with the commit.
     Only ``Prepared`` statements may run inside: SQLAlchemy's own reads do not work in pipeline mode. On
     SQLite, which has no round trips, nothing changes."""
     if conn.dialect.name != "postgresql" or PIPELINE in conn.info:

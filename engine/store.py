@@ -51,7 +51,7 @@ class LiveInstance:
 
     def resolve_ids(self) -> None:
         """Fill in the ids of the task rows added in this command. In a PostgreSQL pipeline they come with the
-        wait for COMMIT; asking before that waits for them."""
+        wait for the commit; asking before that waits for them."""
         for task, fetch_id in self.pending_ids:
             task["id"] = fetch_id()
         self.pending_ids.clear()
@@ -173,7 +173,7 @@ _UPDATE_INSTANCE = (
             error=bindparam("b_error"), ended_at=bindparam("b_ended_at"), lock_version=bindparam("b_version")))
 _SAVE_INSTANCE = Prepared(_UPDATE_INSTANCE)
 # PostgreSQL: the same UPDATE, refused by the database when it changed no row (function from migration 0010),
-# so that in a pipeline the check goes out with COMMIT instead of costing a round trip of its own.
+# so that in a pipeline the check goes out with the commit instead of costing a round trip of its own.
 _SAVE_INSTANCE_CHECKED = Prepared(
     select(func.govflow_expect_saved(func.count()))
     .select_from(_UPDATE_INSTANCE.returning(Instance.id).cte("saved")), writes=True)

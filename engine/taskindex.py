@@ -85,7 +85,7 @@ def add(conn: Connection, live: LiveInstance,
         worked_out: list[tuple[dict, Assignment]]) -> list[tuple[str, dict, Assignment]]:
     """Add the rows ``work_out`` gave; each comes back with its SpiffWorkflow task id, as callers see a task,
     and with the assignment. The tasks' ids are filled in by ``live.resolve_ids``: on PostgreSQL they come
-    with the wait for COMMIT, so adding a row costs no round trip of its own."""
+    with the wait for the commit, so adding a row costs no round trip of its own."""
     opened = []
     for row, assignment in worked_out:
         task = task_dict({**row, "id": None, "completed_at": None, "completed_by": None})
