@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Text, bindparam, func, insert, null, select, 
 
 from . import chain
 from .models import AuditEvent
-from .prepared import Prepared
+from .prepared import Prepared, column_param
 
 _COLUMNS = ["action", "actor", "at", "instance_id", "task_id", "on_behalf_of", "data"]
 _LAST_HASH = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1).scalar_subquery()
@@ -30,7 +30,7 @@ _LAST_INSTANCE_HASH = (select(AuditEvent.instance_hash).where(AuditEvent.instanc
 def _append_statement(chained: bool) -> Prepared:
     """INSERT of one event whose links the database works out from the chains' last ones (engine.chain); an
     event of no instance (``chained`` False) is only in the global chain."""
-    values = [bindparam(name, type_=AuditEvent.__table__.c[name].type) for name in _COLUMNS]
+    values = [column_param(AuditEvent.__table__, name) for name in _COLUMNS]
     content = bindparam("content", type_=Text)
     link = getattr(func, chain.SQL_FUNCTION)
     return Prepared(insert(AuditEvent).from_select(

@@ -89,7 +89,7 @@ class PipelinedTransaction:
 
     def rollback(self) -> None:
         try:
-            if PIPELINE in self.conn.info:
+            if in_pipeline(self.conn):
                 # So that the Sync ends the transaction without committing it. (A ROLLBACK alone would do, but
                 # PostgreSQL logs a warning for a ROLLBACK in an implicit transaction.)
                 make_explicit(self.conn)
@@ -149,7 +149,7 @@ def pipelined(conn):
     when the block ends. Inside a ``PipelinedTransaction`` that is already so, and the rest goes with the commit.
     Only ``Prepared`` statements may run inside: SQLAlchemy's own reads do not work in pipeline mode. On
     SQLite, which has no round trips, nothing changes."""
-    if conn.dialect.name != "postgresql" or PIPELINE in conn.info:
+    if conn.dialect.name != "postgresql" or in_pipeline(conn):
         yield
         return
     start_pipeline(conn)

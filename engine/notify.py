@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from .clock import local_iso
 from .models import Notification, TaskIndex, User
-from .prepared import Prepared
+from .prepared import Prepared, column_param
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +25,14 @@ DELEGATED, TRANSFERRED, SIGNER, WITHDRAWN = "delegated", "transferred", "signer"
 SUBJECTS = {NEW_TASK: "新待办", URGED: "催办", RETURNED: "退回", OVERDUE: "已超时", COPIED: "抄送",
             DELEGATED: "委派", TRANSFERRED: "转办", SIGNER: "加签", WITHDRAWN: "撤回"}
 
-_INSERT = Prepared(insert(Notification), ["username", "kind", "message", "instance_id", "task_id", "created_at"])
+_COLUMNS = ["username", "kind", "message", "instance_id", "task_id", "created_at"]
+_INSERT = Prepared(insert(Notification), _COLUMNS)
 # For a task row added in the same command, named by its SpiffWorkflow task id: its id need not have come back.
 _OPEN_TASK_ID = (select(TaskIndex.id).where(TaskIndex.instance_id == bindparam("instance_id"),
                                             TaskIndex.spiff_task_id == bindparam("spiff_task_id"),
                                             TaskIndex.state == "open").scalar_subquery())
-_INSERT_FOR_NEW_TASK = Prepared(insert(Notification).from_select(
-    ["username", "kind", "message", "instance_id", "task_id", "created_at"],
-    select(*[bindparam(name, type_=Notification.__table__.c[name].type)
-             for name in ("username", "kind", "message", "instance_id")],
-           _OPEN_TASK_ID, bindparam("created_at", type_=Notification.__table__.c.created_at.type))))
+_INSERT_FOR_NEW_TASK = Prepared(insert(Notification).from_select(_COLUMNS, select(
+    *[_OPEN_TASK_ID if name == "task_id" else column_param(Notification.__table__, name) for name in _COLUMNS])))
 _DISPLAY_NAME = select(User.display_name).where(User.username == bindparam("username"))
 _EMAIL = Prepared(select(User.email).where(User.username == bindparam("username"), User.email.is_not(None),
                                            User.active.is_(True)))

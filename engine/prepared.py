@@ -17,9 +17,9 @@ import weakref
 from collections import namedtuple
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam
 
-from .db import PIPELINE, READ_AHEAD, as_sqlalchemy_error, make_explicit, run_on_driver
+from .db import PIPELINE, READ_AHEAD, as_sqlalchemy_error, in_pipeline, make_explicit, run_on_driver
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class Prepared:
         value is fetched when the function is first called: once the next wait has brought it, that costs no
         round trip. Elsewhere it is fetched at once, as SQLite must finish a statement before COMMIT."""
         cursor = self.execute(conn, params)
-        if PIPELINE in conn.info:
+        if in_pipeline(conn):
             return lambda: self.scalar_of(conn, cursor)
         value = self.scalar_of(conn, cursor)
         return lambda: value
@@ -140,7 +140,7 @@ class Prepared:
         instead of asking again, unless the transaction has written anything since or left the pipeline (a
         statement SQLAlchemy ran itself): then ``all`` asks again, so it never misses the transaction's own
         changes. Elsewhere (SQLite has no round trips to save) nothing is done."""
-        if PIPELINE not in conn.info:
+        if not in_pipeline(conn):
             return
         ahead = conn.info.setdefault(READ_AHEAD, {})
         key = (self, _key(params))
@@ -163,6 +163,12 @@ class Prepared:
             return fetch()
         except conn.dialect.loaded_dbapi.Error as err:
             raise as_sqlalchemy_error(conn, str(self.statement), None, err) from err
+
+
+def column_param(table, name: str):
+    """A bind parameter ``name`` typed as that column of ``table``: a value of an INSERT ... SELECT, which
+    SQLAlchemy cannot type from the table it inserts into."""
+    return bindparam(name, type_=table.c[name].type)
 
 
 def _key(params: dict) -> tuple:

@@ -74,7 +74,7 @@ class DefinitionCache:
         self._lock = threading.Lock()
 
     def get(self, conn: Connection, definition_id: int) -> Definition:
-        definition = self._by_id.get(definition_id)
+        definition = self.known(definition_id)
         if definition is None:
             row = conn.execute(select(DefinitionVersion.process_key, DefinitionVersion.version,
                                       DefinitionVersion.properties, DefinitionVersion.forms, DefinitionVersion.spec)
