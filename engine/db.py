@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import DBAPIError
 
 from . import chain
+from .pgpipeline import Pipeline
 
 DEFAULT_SQLITE = "sqlite:///var/govflow.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,7 +40,9 @@ def connect(url: str, json_serializer=None) -> SqlEngine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    engine = create_engine(url, **options)
+    # psycopg never prepares statements itself: whenever it has, a rollback makes it deallocate every prepared
+    # statement of the session, the pipeline's own (engine.pgpipeline) with them.
+    engine = create_engine(url, connect_args={"prepare_threshold": None}, **options)
     event.listen(engine, "before_execute", _leave_pipeline)
     return engine
 
@@ -59,22 +62,23 @@ def begin_writing(conn):
 
     On SQLite this is SQLAlchemy's own transaction. On PostgreSQL each round trip to the server costs about
     as much as running a small statement, and psycopg sends BEGIN on a round trip of its own, so the whole
-    transaction runs in one psycopg pipeline instead (``PipelinedTransaction``)."""
+    transaction runs in one libpq pipeline instead (``PipelinedTransaction``)."""
     if conn.dialect.name == "postgresql":
         return PipelinedTransaction(conn)
     return conn.begin()
 
 
 class PipelinedTransaction:
-    """A PostgreSQL transaction sent through psycopg's pipeline mode: statements go out without waiting for
-    each other's results, a read waits once for everything sent before it, and the end waits for the rest.
+    """A PostgreSQL transaction sent through libpq's pipeline mode (engine.pgpipeline): statements go out
+    without waiting for each other's results, a read waits once for everything sent before it, and the end
+    waits for the rest.
 
     PostgreSQL runs the statements of a pipeline up to its Sync message as one implicit transaction, which
     the Sync commits (or rolls back, if a statement failed); a read's wait is a flush, which leaves it open.
     So no BEGIN or COMMIT is sent: the writes and the commit cost one round trip, and nothing more. Before
     anything that would Sync early — the first statement SQLAlchemy runs itself (a Session flush, a
-    service's query), or a row count — ``make_explicit`` sends BEGIN, and the transaction goes on, statement
-    by statement, until an explicit COMMIT. Errors of statements sent earlier are raised where the pipeline
+    service's query) — ``make_explicit`` sends BEGIN, and the transaction goes on, statement by statement,
+    until an explicit COMMIT. Errors of statements sent earlier are raised where the pipeline
     next waits, as SQLAlchemy's exceptions. Only ``Prepared`` statements run in the pipeline."""
 
     def __init__(self, conn):
@@ -84,25 +88,28 @@ class PipelinedTransaction:
 
     def commit(self) -> None:
         if not self.conn.info.pop(_IMPLICIT, False):
-            run_on_driver(self.conn, "COMMIT")
+            _run_plain(self.conn, "COMMIT")
         end_pipeline(self.conn)
 
     def rollback(self) -> None:
+        conn = self.conn
         try:
-            if in_pipeline(self.conn):
+            if in_pipeline(conn):
                 # So that the Sync ends the transaction without committing it. (A ROLLBACK alone would do, but
-                # PostgreSQL logs a warning for a ROLLBACK in an implicit transaction.)
-                make_explicit(self.conn)
-                run_on_driver(self.conn, "ROLLBACK")
+                # PostgreSQL logs a warning for a ROLLBACK in an implicit transaction.) After a failed statement
+                # the server skips both, and the Sync rolls back.
+                make_explicit(conn)
+                _run_plain(conn, "ROLLBACK")
+                end_pipeline(conn)
         except DBAPIError:
-            pass  # a statement failed and the pipeline refuses more: its Sync rolls back
-        try:
-            end_pipeline(self.conn)
-        except DBAPIError:
-            pass  # what failed in the pipeline is being rolled back
+            pass  # a statement failed, and the Sync rolled the transaction back
+        except conn.dialect.loaded_dbapi.Error:
+            conn.info.pop(PIPELINE, None)
+            conn.invalidate()  # the connection broke while the rollback was being sent
         finally:
-            self.conn.info.pop(_IMPLICIT, None)
-            driver = self.conn.connection.driver_connection
+            conn.info.pop(_IMPLICIT, None)
+        if not conn.invalidated:
+            driver = conn.connection.driver_connection
             if driver.info.transaction_status.name != "IDLE":
                 driver.rollback()
 
@@ -111,30 +118,48 @@ def make_explicit(conn) -> None:
     """Turn the implicit transaction of ``conn``'s pipeline (PipelinedTransaction) into an explicit one, before
     anything that Syncs the pipeline: the Sync then leaves it open."""
     if conn.info.pop(_IMPLICIT, False):
-        run_on_driver(conn, "BEGIN")
+        _run_plain(conn, "BEGIN")
 
 
 def in_pipeline(conn) -> bool:
     return PIPELINE in conn.info
 
 
+def pipeline_of(conn) -> Pipeline:
+    return conn.info[PIPELINE]
+
+
 def start_pipeline(conn) -> None:
-    """Put ``conn``'s psycopg connection in pipeline mode until ``end_pipeline``."""
-    entering = conn.connection.driver_connection.pipeline()
-    conn.info[PIPELINE] = entering.__enter__()
-    conn.info[_LEAVING] = entering  # psycopg leaves pipeline mode when this context manager is left or dropped
+    """Put ``conn``'s psycopg connection in libpq's pipeline mode (engine.pgpipeline) until ``end_pipeline``."""
+    conn.info[PIPELINE] = Pipeline(conn.connection.driver_connection,
+                                   conn.connection.info.setdefault(PREPARED_NAMES, {}))
 
 
 def end_pipeline(conn) -> None:
     """Wait for everything sent in ``conn``'s pipeline and leave pipeline mode; errors of statements sent
     earlier are raised as SQLAlchemy's. Reads sent ahead are dropped: what follows may change what they read."""
     conn.info.pop(READ_AHEAD, None)
-    if conn.info.pop(PIPELINE, None) is None:
+    pipeline = conn.info.pop(PIPELINE, None)
+    if pipeline is None:
         return
     try:
-        conn.info.pop(_LEAVING).__exit__(None, None, None)
+        pipeline.sync()
     except conn.dialect.loaded_dbapi.Error as err:
+        pipeline.close()
         raise as_sqlalchemy_error(conn, None, None, err) from err
+    except BaseException:
+        conn.invalidate()  # interrupted halfway through the server's answers: the connection cannot be trusted
+        raise
+    pipeline.close()
+
+
+def _run_plain(conn, sql: str) -> None:
+    """Run a statement without parameters (BEGIN, COMMIT, ROLLBACK): in ``conn``'s pipeline if it is in one."""
+    if in_pipeline(conn):
+        notify_listeners(conn, None, sql, (), False)
+        pipeline_of(conn).send_plain(sql.encode())
+    else:
+        run_on_driver(conn, sql)
 
 
 def _leave_pipeline(conn, *_args):
@@ -144,7 +169,7 @@ def _leave_pipeline(conn, *_args):
 
 @contextmanager
 def pipelined(conn):
-    """On PostgreSQL, the statements run inside go out without waiting for each other's results (psycopg's
+    """On PostgreSQL, the statements run inside go out without waiting for each other's results (libpq's
     pipeline mode): a read waits once for everything sent before it, and the rest goes in one round trip
     when the block ends. Inside a ``PipelinedTransaction`` that is already so, and the rest goes with the commit.
     Only ``Prepared`` statements may run inside: SQLAlchemy's own reads do not work in pipeline mode. On
@@ -164,8 +189,8 @@ def pipelined(conn):
     end_pipeline(conn)
 
 
-PIPELINE = "govflow_pipeline"  # conn.info key of the pipeline a connection is in (Prepared.rowcount syncs it)
-_LEAVING = "govflow_pipeline_exit"
+PIPELINE = "govflow_pipeline"  # conn.info key of the pipeline (engine.pgpipeline) a connection is in
+PREPARED_NAMES = "govflow_prepared"  # DBAPI connection info key: the statements prepared on its session
 _IMPLICIT = "govflow_implicit_transaction"  # set while a PipelinedTransaction has sent no BEGIN
 READ_AHEAD = "govflow_read_ahead"  # conn.info key of the reads sent ahead in the transaction (Prepared.read_ahead)
 
@@ -190,10 +215,7 @@ def run_on_driver(conn, sql: str, values=(), many: bool = False):
     machinery but not its ``before_cursor_execute`` listeners; driver errors are raised as SQLAlchemy's, as
     ``Connection.execute`` raises them. Gives the cursor."""
     cursor = conn.connection.driver_connection.cursor()
-    # The test SQLAlchemy itself makes before dispatching an event: asking the dispatcher costs more.
-    if conn._has_events or conn.engine._has_events:
-        for listener in conn.dispatch.before_cursor_execute:
-            listener(conn, cursor, sql, values, None, many)
+    notify_listeners(conn, cursor, sql, values, many)
     try:
         if many:
             cursor.executemany(sql, values)
@@ -202,6 +224,18 @@ def run_on_driver(conn, sql: str, values=(), many: bool = False):
     except conn.dialect.loaded_dbapi.Error as err:
         raise as_sqlalchemy_error(conn, sql, values, err) from err
     return cursor
+
+
+def has_listeners(conn) -> bool:
+    # The test SQLAlchemy itself makes before dispatching an event: asking the dispatcher costs more.
+    return conn._has_events or conn.engine._has_events
+
+
+def notify_listeners(conn, cursor, sql: str, values, many: bool) -> None:
+    """Call ``conn``'s ``before_cursor_execute`` listeners, as SQLAlchemy would before running ``sql``."""
+    if has_listeners(conn):
+        for listener in conn.dispatch.before_cursor_execute:
+            listener(conn, cursor, sql, values, None, many)
 
 
 def as_sqlalchemy_error(conn, sql: str | None, values, err: Exception) -> DBAPIError:

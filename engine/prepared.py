@@ -4,22 +4,25 @@ SQLAlchemy spends about 30 µs of Python on each ``Connection.execute`` (an exec
 metadata, events) before the driver sees the statement, several times what SQLite takes to run a small
 one; a command runs about ten. A ``Prepared`` statement is a Core statement compiled once per dialect by
 SQLAlchemy itself, whose values go through the column types' own bind processors (instants as UTC, JSON
-as text), and which then runs on the DBAPI cursor of the command's connection, inside its transaction.
-The connection's ``before_cursor_execute`` listeners still see every statement, and driver errors are
-raised as SQLAlchemy's exceptions, so callers and tests cannot tell the difference.
+as text), and which then runs on the DBAPI cursor of the command's connection, inside its transaction (in a
+PostgreSQL command's pipeline, through libpq directly: engine.pgpipeline). The connection's
+``before_cursor_execute`` listeners still see every statement, and driver errors are raised as SQLAlchemy's
+exceptions, so callers and tests cannot tell the difference.
 
 Rows read with ``first`` and ``all`` go through the selected columns' result processors too (instants back as aware
 UTC datetimes, JSON parsed) and come back as named tuples.
 """
 from __future__ import annotations
 
+import re
 import weakref
 from collections import namedtuple
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam
 
-from .db import PIPELINE, READ_AHEAD, as_sqlalchemy_error, in_pipeline, make_explicit, run_on_driver
+from .db import (READ_AHEAD, as_sqlalchemy_error, has_listeners, in_pipeline, notify_listeners, pipeline_of,
+                 run_on_driver)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class _Compiled:
     positional: bool
     row_type: type | None             # for a SELECT: a named tuple of its columns
     results: tuple                    # for a SELECT: each column's result processor (or None)
+    numbered: bytes | None            # on PostgreSQL: the SQL with $1, $2 ... for engine.pgpipeline
+    numbered_order: tuple[int, ...]   # for each $n, the index in ``names`` of its value
 
 
 class Prepared:
@@ -71,30 +76,48 @@ class Prepared:
             results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
         else:
             row_type, results = None, ()
+        numbered, numbered_order = _numbered(result.string, names) if dialect.name == "postgresql" else (None, ())
         compiled = _Compiled(result.string, names, processors, fixed, defaults, result.positional, row_type,
-                             results)
+                             results, numbered, numbered_order)
         self._by_dialect[dialect] = compiled
         return compiled
 
-    def _values(self, compiled: _Compiled, params: dict):
+    def _processed(self, compiled: _Compiled, params: dict) -> list:
+        """The values of ``params`` for the statement's binds, in ``names`` order, through their processors."""
         if compiled.fixed or compiled.defaults:
             params = {**compiled.fixed, **{name: _default(default) for name, default in compiled.defaults.items()
                                            if name not in params}, **params}
-        values = [params[name] if process is None else process(params[name])
-                  for name, process in zip(compiled.names, compiled.processors)]
+        return [params[name] if process is None else process(params[name])
+                for name, process in zip(compiled.names, compiled.processors)]
+
+    def _values(self, compiled: _Compiled, params: dict):
+        values = self._processed(compiled, params)
         return values if compiled.positional else dict(zip(compiled.names, values))
 
     def execute(self, conn: Connection, params: dict):
-        """Run the statement with ``params`` (by bind name); gives the driver's cursor."""
+        """Run the statement with ``params`` (by bind name); gives the driver's cursor (in a PostgreSQL pipeline,
+        a ``pgpipeline.Result``, which offers the same ``fetchone``, ``fetchall`` and ``rowcount``)."""
         compiled = self._compiled(conn.dialect)
         self._before(conn)
+        if in_pipeline(conn):
+            return self._send(conn, compiled, params, False)
         return run_on_driver(conn, compiled.sql, self._values(compiled, params))
 
     def executemany(self, conn: Connection, rows: list[dict]) -> None:
         if rows:
             compiled = self._compiled(conn.dialect)
             self._before(conn)
-            run_on_driver(conn, compiled.sql, [self._values(compiled, row) for row in rows], many=True)
+            if in_pipeline(conn):
+                for row in rows:
+                    self._send(conn, compiled, row, True)
+            else:
+                run_on_driver(conn, compiled.sql, [self._values(compiled, row) for row in rows], many=True)
+
+    def _send(self, conn: Connection, compiled: _Compiled, params: dict, many: bool):
+        values = self._processed(compiled, params)
+        if has_listeners(conn):
+            notify_listeners(conn, None, compiled.sql, dict(zip(compiled.names, values)), many)
+        return pipeline_of(conn).send(compiled.numbered, [values[index] for index in compiled.numbered_order])
 
     def _before(self, conn: Connection) -> None:
         """A write drops the reads sent ahead (``read_ahead``): they may not see it."""
@@ -150,11 +173,7 @@ class Prepared:
     def rowcount(self, conn: Connection, params: dict) -> int:
         """How many rows the statement changed (in a pipeline, once everything sent so far has run)."""
         cursor = self.execute(conn, params)
-        pipeline = conn.info.get(PIPELINE)
-        if pipeline is not None:
-            make_explicit(conn)
-            self._fetch(conn, pipeline.sync)
-        return cursor.rowcount
+        return self._fetch(conn, lambda: cursor.rowcount)
 
     def _fetch(self, conn: Connection, fetch):
         """``fetch()``, with a driver error (in a pipeline, that of any statement sent before) raised as
@@ -163,6 +182,25 @@ class Prepared:
             return fetch()
         except conn.dialect.loaded_dbapi.Error as err:
             raise as_sqlalchemy_error(conn, str(self.statement), None, err) from err
+
+
+def _numbered(sql: str, names: tuple[str, ...]) -> tuple[bytes, tuple[int, ...]]:
+    """``sql`` in the pyformat style (``%(name)s``, ``%%``) with PostgreSQL's $1, $2 ... instead, a number per
+    bind name; and for each number, the index in ``names`` of its value."""
+    order: list[str] = []
+
+    def number(match) -> str:
+        if match.group(1) is None:
+            return "%"
+        if match.group(1) not in order:
+            order.append(match.group(1))
+        return f"${order.index(match.group(1)) + 1}"
+
+    numbered = _PLACEHOLDER.sub(number, sql)
+    return numbered.encode(), tuple(names.index(name) for name in order)
+
+
+_PLACEHOLDER = re.compile(r"%%|%\(([^)]+)\)s")
 
 
 def column_param(table, name: str):

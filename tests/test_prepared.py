@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import String, bindparam, event, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from engine.db import pipelined
 from engine.errors import Conflict
@@ -246,3 +246,64 @@ def test_a_command_that_fails_before_it_commits_keeps_nothing_it_wrote(bare_engi
         uow.rollback_only = True
         add.execute(uow.conn, notice("checked only"))
     assert usernames(bare_engine.db) == []
+
+
+def test_a_percent_sign_in_a_statement_reaches_the_database_as_written(bare_engine):
+    """The pyformat SQL SQLAlchemy compiles for psycopg doubles a literal %; PostgreSQL's pipeline
+    (engine.pgpipeline) numbers the parameters itself and must undouble it."""
+    glued = Prepared(text("SELECT '100%' || :suffix AS glued").columns(glued=String))
+    with bare_engine.unit_of_work() as uow:
+        assert glued.first(uow.conn, {"suffix": " 完成"}).glued == "100% 完成"
+    with bare_engine.db.connect() as conn:
+        assert glued.first(conn, {"suffix": "!"}).glued == "100%!"
+
+
+def prepared_here(conn) -> list[str]:
+    """The statements prepared on the session of ``conn``'s connection by the pipeline (PostgreSQL)."""
+    return conn.execute(text("SELECT statement FROM pg_prepared_statements WHERE name LIKE 'govflow%'")).scalars().all()
+
+
+def test_on_postgresql_a_commands_statements_are_prepared_once_per_session(engine):
+    """Each statement is parsed and planned once per database session, not once per command; commands one
+    after another use the same pooled connection."""
+    if engine.db.dialect.name != "postgresql":
+        pytest.skip("SQLite prepares nothing on a server")
+    key = deploy(engine, "loop")
+    [task] = engine.start(key, CLERK, {})["tasks"]
+    for _ in range(3):
+        [task] = engine.complete(task["id"], CLERK, {"again": True})["tasks"]
+    with engine.unit_of_work() as uow:
+        first = prepared_here(uow.conn)
+    engine.start(key, CLERK, {})
+    engine.complete(task["id"], CLERK, {"again": True})
+    with engine.unit_of_work() as uow:
+        later = prepared_here(uow.conn)
+    assert any("INSERT INTO task_index" in statement for statement in first)
+    assert set(first) <= set(later)
+    assert len(set(later)) == len(later)  # the same commands again prepared nothing a second time
+
+
+def test_a_command_after_a_rollback_on_its_connection_still_finds_its_statements_prepared(engine):
+    """psycopg deallocates every prepared statement of a session after a rollback whenever it has prepared one
+    itself; engine.db stops it preparing, so the pipeline's statements survive a reader's rollback."""
+    key = deploy(engine, "loop")
+    [task] = engine.start(key, CLERK, {})["tasks"]
+    with engine.db.connect() as conn:
+        for _ in range(6):  # more than psycopg's default threshold for preparing a statement itself
+            conn.execute(select(Notification.id).where(Notification.username == CLERK)).all()
+        conn.rollback()
+    [task] = engine.complete(task["id"], CLERK, {"again": True})["tasks"]
+    assert task["assignee"] == CLERK
+
+
+def test_on_postgresql_statements_deallocated_by_someone_else_fail_one_command_and_are_prepared_again(engine):
+    if engine.db.dialect.name != "postgresql":
+        pytest.skip("SQLite prepares nothing on a server")
+    key = deploy(engine, "loop")
+    [task] = engine.start(key, CLERK, {})["tasks"]
+    with engine.unit_of_work() as uow:
+        uow.conn.execute(text("DEALLOCATE ALL"))
+    with pytest.raises(ProgrammingError, match="does not exist"):
+        engine.complete(task["id"], CLERK, {"again": True})
+    [task] = engine.complete(task["id"], CLERK, {"again": True})["tasks"]
+    assert task["assignee"] == CLERK
