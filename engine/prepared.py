@@ -100,7 +100,10 @@ class Prepared:
         compiled = self._compiled(conn.dialect)
         self._before(conn)
         if in_pipeline(conn):
-            return self._send(conn, compiled, params, False)
+            values = self._processed(compiled, params)
+            if has_listeners(conn):
+                notify_listeners(conn, None, compiled.sql, dict(zip(compiled.names, values)), False)
+            return self._send(conn, compiled, values)
         return run_on_driver(conn, compiled.sql, self._values(compiled, params))
 
     def executemany(self, conn: Connection, rows: list[dict]) -> None:
@@ -108,15 +111,18 @@ class Prepared:
             compiled = self._compiled(conn.dialect)
             self._before(conn)
             if in_pipeline(conn):
-                for row in rows:
-                    self._send(conn, compiled, row, True)
+                sent = [self._processed(compiled, row) for row in rows]
+                if has_listeners(conn):
+                    notify_listeners(conn, None, compiled.sql, [dict(zip(compiled.names, values)) for values in sent],
+                                     True)
+                for values in sent:
+                    self._send(conn, compiled, values)
             else:
                 run_on_driver(conn, compiled.sql, [self._values(compiled, row) for row in rows], many=True)
 
-    def _send(self, conn: Connection, compiled: _Compiled, params: dict, many: bool):
-        values = self._processed(compiled, params)
-        if has_listeners(conn):
-            notify_listeners(conn, None, compiled.sql, dict(zip(compiled.names, values)), many)
+    @staticmethod
+    def _send(conn: Connection, compiled: _Compiled, values: list):
+        """Send the statement with ``values`` (from ``_processed``) in ``conn``'s pipeline."""
         return pipeline_of(conn).send(compiled.numbered, [values[index] for index in compiled.numbered_order])
 
     def _before(self, conn: Connection) -> None:
