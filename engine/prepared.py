@@ -100,10 +100,7 @@ class Prepared:
         compiled = self._compiled(conn.dialect)
         self._before(conn)
         if in_pipeline(conn):
-            values = self._processed(compiled, params)
-            if has_listeners(conn):
-                notify_listeners(conn, None, compiled.sql, dict(zip(compiled.names, values)), False)
-            return self._send(conn, compiled, values)
+            return self._send(conn, compiled, [params], many=False)[0]
         return run_on_driver(conn, compiled.sql, self._values(compiled, params))
 
     def executemany(self, conn: Connection, rows: list[dict]) -> None:
@@ -111,19 +108,20 @@ class Prepared:
             compiled = self._compiled(conn.dialect)
             self._before(conn)
             if in_pipeline(conn):
-                sent = [self._processed(compiled, row) for row in rows]
-                if has_listeners(conn):
-                    notify_listeners(conn, None, compiled.sql, [dict(zip(compiled.names, values)) for values in sent],
-                                     True)
-                for values in sent:
-                    self._send(conn, compiled, values)
+                self._send(conn, compiled, rows, many=True)
             else:
                 run_on_driver(conn, compiled.sql, [self._values(compiled, row) for row in rows], many=True)
 
-    @staticmethod
-    def _send(conn: Connection, compiled: _Compiled, values: list):
-        """Send the statement with ``values`` (from ``_processed``) in ``conn``'s pipeline."""
-        return pipeline_of(conn).send(compiled.numbered, [values[index] for index in compiled.numbered_order])
+    def _send(self, conn: Connection, compiled: _Compiled, rows: list[dict], many: bool) -> list:
+        """Send the statement once per row of ``rows`` in ``conn``'s pipeline; the listeners hear of it once,
+        as of a driver's ``execute`` or ``executemany``."""
+        processed = [self._processed(compiled, row) for row in rows]
+        if has_listeners(conn):
+            named = [dict(zip(compiled.names, values)) for values in processed]
+            notify_listeners(conn, None, compiled.sql, named if many else named[0], many)
+        pipeline = pipeline_of(conn)
+        return [pipeline.send(compiled.numbered, [values[index] for index in compiled.numbered_order])
+                for values in processed]
 
     def _before(self, conn: Connection) -> None:
         """A write drops the reads sent ahead (``read_ahead``): they may not see it."""
