@@ -68,7 +68,7 @@ class Pipeline:
     (it must live as long as the session)."""
 
     def __init__(self, driver, prepared: dict):
-        self._driver, self._pgconn = driver, driver.pgconn
+        self._pgconn = driver.pgconn
         self._prepared = prepared
         self._pending: deque = deque()  # a Result per statement sent, None per Parse, in the order sent
         self._named_here: list[bytes] = []  # statements first prepared in this pipeline

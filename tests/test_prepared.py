@@ -92,6 +92,21 @@ def test_in_a_pipeline_a_row_count_waits_for_the_writes_before_it(bare_engine):
     assert (first.username, first.created_at) == ("a", AT)
 
 
+def test_a_pipeline_on_an_ordinary_connection_belongs_to_the_connections_transaction(bare_engine):
+    """``pipelined`` outside a command: its statements run in the connection's own transaction (on PostgreSQL
+    the pipeline begins it, as psycopg would), so rolling that back keeps none of them."""
+    add = Prepared(insert(Notification), NOTICE)
+    with bare_engine.db.connect() as conn:
+        transaction = conn.begin()
+        with pipelined(conn):
+            add.executemany(conn, [notice("a"), notice("b")])
+        transaction.rollback()
+        with conn.begin():
+            with pipelined(conn):
+                add.execute(conn, notice("kept"))
+    assert usernames(bare_engine.db) == ["kept"]
+
+
 def usernames(db) -> list[str]:
     with db.connect() as conn:
         return conn.execute(select(Notification.username).order_by(Notification.username)).scalars().all()
